@@ -1,0 +1,256 @@
+//! The client: sends [`DaprRequest`]s to the sidecar over wasi:http.
+
+use crate::config::Config;
+use crate::invoke::{InvokeResponse, invoke_request};
+use crate::request::DaprRequest;
+use crate::secrets::Secret;
+use crate::state::{self, Consistency, ETag, SaveItem, StateEntry, StateOptions};
+use crate::{Error, Result};
+use http::{HeaderMap, HeaderValue, Method};
+use std::time::Duration;
+use wstd::http::{Body, Client as HttpClient, Request};
+
+/// Largest sidecar answer we read into memory.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A Dapr sidecar client. Cheap to create; hold one per request or keep one
+/// in a `thread_local!` for the life of the instance.
+pub struct Client {
+    config: Config,
+    http: HttpClient,
+}
+
+/// A raw sidecar answer.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// Builds a [`Client`] with explicit settings.
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    endpoint: Option<String>,
+    api_token: Option<String>,
+    timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
+    /// Sidecar base URL, e.g. `http://127.0.0.1:3500`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// API token sent as `dapr-api-token`.
+    pub fn api_token(mut self, token: impl Into<String>) -> Self {
+        self.api_token = Some(token.into());
+        self
+    }
+
+    /// Connect and first-byte timeout (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Resolves the rest from the environment and builds the client.
+    pub fn build(self) -> Result<Client> {
+        let mut config = Config::from_env()?;
+        if let Some(e) = self.endpoint {
+            config.endpoint = e.trim_end_matches('/').to_string();
+        }
+        if let Some(t) = self.api_token {
+            config.api_token = Some(t);
+        }
+        let mut http = HttpClient::new();
+        let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
+        http.set_connect_timeout(timeout);
+        http.set_first_byte_timeout(timeout);
+        Ok(Client { config, http })
+    }
+}
+
+impl Client {
+    /// A client configured from `DAPR_HTTP_ENDPOINT` / `DAPR_HTTP_PORT` and
+    /// `DAPR_API_TOKEN` (see [`Config`]).
+    pub fn from_env() -> Result<Self> {
+        ClientBuilder::default().build()
+    }
+
+    /// A builder for explicit settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The resolved settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Sends a request as is and returns the sidecar's answer, whatever its status.
+    pub async fn send(&self, req: DaprRequest) -> Result<RawResponse> {
+        let url = format!("{}{}", self.config.endpoint, req.path_and_query);
+        let mut builder = Request::builder().method(req.method).uri(url);
+        if let Some(headers) = builder.headers_mut() {
+            headers.extend(req.headers);
+            // wstd sends chunked bodies unless told the length.
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(req.body.len()));
+            if let Some(token) = &self.config.api_token {
+                let v = HeaderValue::try_from(token.as_str())
+                    .map_err(|_| Error::Config("DAPR_API_TOKEN is not a valid header value".into()))?;
+                headers.insert("dapr-api-token", v);
+            }
+        }
+        let request = builder
+            .body(Body::from(req.body))
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let response = self.http.send(request).await.map_err(|e| Error::Transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        let body = read_limited(body, MAX_RESPONSE_BYTES).await?;
+        Ok(RawResponse { status, headers: parts.headers, body })
+    }
+
+    async fn send_ok(&self, req: DaprRequest) -> Result<RawResponse> {
+        let r = self.send(req).await?;
+        if (200..300).contains(&r.status) {
+            Ok(r)
+        } else {
+            Err(Error::from_response(r.status, &r.body))
+        }
+    }
+
+    // ---- Service invocation ----
+
+    /// Invokes `method_path` on `app_id` with any method, body and headers.
+    /// The app's status is passed through in the response.
+    pub async fn invoke(
+        &self,
+        app_id: &str,
+        method: Method,
+        method_path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<InvokeResponse> {
+        let mut req = invoke_request(app_id, method, method_path, body)?;
+        req.headers.extend(headers);
+        let r = self.send(req).await?;
+        Ok(InvokeResponse { status: r.status, headers: r.headers, body: r.body })
+    }
+
+    /// Invokes with a JSON body and decodes a JSON answer; non-2xx is an error.
+    pub async fn invoke_json<Req, Resp>(
+        &self,
+        app_id: &str,
+        method: Method,
+        method_path: &str,
+        body: &Req,
+    ) -> Result<Resp>
+    where
+        Req: serde::Serialize + ?Sized,
+        Resp: serde::de::DeserializeOwned,
+    {
+        let req = invoke_request(app_id, method, method_path, Vec::new())?.json(body)?;
+        let r = self.send(req).await?;
+        let r = InvokeResponse { status: r.status, headers: r.headers, body: r.body };
+        if r.is_success() { r.json() } else { Err(r.into_error()) }
+    }
+
+    // ---- State ----
+
+    /// Reads a value; a missing key is `Ok(None)`.
+    pub async fn get_state<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &str,
+        key: &str,
+    ) -> Result<Option<T>> {
+        Ok(self.get_state_entry(store, key, None).await?.map(|e| e.value))
+    }
+
+    /// Reads a value with its ETag; a missing key is `Ok(None)`.
+    pub async fn get_state_entry<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &str,
+        key: &str,
+        consistency: Option<Consistency>,
+    ) -> Result<Option<StateEntry<T>>> {
+        let r = self.send(state::get_request(store, key, consistency)?).await?;
+        let etag = r.headers.get("etag").and_then(|v| v.to_str().ok());
+        state::decode_get(r.status, etag, &r.body)
+    }
+
+    /// Saves items; with first-write concurrency a lost race is an error for
+    /// which [`Error::is_etag_mismatch`] is true.
+    pub async fn save_state<T: serde::Serialize>(&self, store: &str, items: &[SaveItem<T>]) -> Result<()> {
+        self.send_ok(state::save_request(store, items)?).await.map(|_| ())
+    }
+
+    /// Saves one value, last write wins.
+    pub async fn save<T: serde::Serialize>(&self, store: &str, key: &str, value: T) -> Result<()> {
+        self.save_state(store, &[SaveItem::new(key, value)]).await
+    }
+
+    /// Deletes a key, optionally only if its ETag matches.
+    pub async fn delete_state(
+        &self,
+        store: &str,
+        key: &str,
+        etag: Option<&ETag>,
+        options: StateOptions,
+    ) -> Result<()> {
+        self.send_ok(state::delete_request(store, key, etag, options)?).await.map(|_| ())
+    }
+
+    // ---- Secrets ----
+
+    /// Reads a secret.
+    pub async fn get_secret(&self, store: &str, key: &str) -> Result<Secret> {
+        let r = self.send(crate::secrets::get_request(store, key)?).await?;
+        crate::secrets::decode_get(r.status, &r.body)
+    }
+
+    // ---- Health ----
+
+    /// `GET /v1.0/healthz`: Ok when the sidecar is ready.
+    pub async fn healthz(&self) -> Result<()> {
+        self.send_ok(DaprRequest::new(Method::GET, "/v1.0/healthz".into())).await.map(|_| ())
+    }
+
+    /// Polls `healthz` until it answers Ok or `timeout` passes.
+    pub async fn wait_until_ready(&self, timeout: Duration) -> Result<()> {
+        let start = wstd::time::Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match self.healthz().await {
+                Ok(()) => return Ok(()),
+                Err(e) if start.elapsed() >= timeout.into() => return Err(e),
+                Err(_) => {
+                    wstd::task::sleep(delay.into()).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// Reads a body, failing past `limit` bytes instead of buffering without bound.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>> {
+    use http_body_util::BodyExt;
+    let mut out = Vec::new();
+    let mut body = body.into_boxed_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Error::Transport(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > limit {
+                return Err(Error::Transport(format!("response larger than {limit} bytes")));
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}

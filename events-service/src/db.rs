@@ -1,0 +1,129 @@
+//! MySQL access: one connection pool per instance, kept across requests.
+//!
+//! mysql_async runs on a tokio current-thread runtime that lives beside the
+//! pool in a thread-local (WASI 0.2 has one thread); each query blocks the
+//! wasi:http handler while it runs, which is fine for a p2 component that
+//! serves one request at a time.
+
+use events_service::{ApiError, CREATE_TABLE, EventRow, INSERT, LIST, NewEvent, Page, SELECT_BY_EVENT_ID, SELECT_BY_ID};
+use mysql_async::prelude::*;
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use std::cell::RefCell;
+use std::time::Duration;
+
+struct Db {
+    rt: tokio::runtime::Runtime,
+    pool: Pool,
+    table_ready: bool,
+}
+
+thread_local! {
+    static DB: RefCell<Option<Db>> = const { RefCell::new(None) };
+}
+
+/// How long one database operation may take before we answer 503.
+const OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// True once a pool exists (the URL has been read from the secret store).
+pub fn is_configured() -> bool {
+    DB.with(|d| d.borrow().is_some())
+}
+
+/// Creates the pool from the database URL. The URL is a secret: it never
+/// appears in errors or logs.
+pub fn configure(url: &str) -> Result<(), ApiError> {
+    let opts = Opts::from_url(url).map_err(|_| {
+        eprintln!("the database URL from the secret store is not a valid mysql:// URL");
+        ApiError::unavailable("the database is misconfigured")
+    })?;
+    let opts = OptsBuilder::from_opts(opts)
+        .pool_opts(PoolOpts::default().with_constraints(PoolConstraints::new(0, 4).unwrap_or_default()))
+        .conn_ttl(Some(Duration::from_secs(300)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ApiError::new(500, "internal", format!("cannot start the database runtime: {e}")))?;
+    // Pool::new spawns nothing until first use, but needs the runtime entered.
+    let pool = {
+        let _guard = rt.enter();
+        Pool::new(opts)
+    };
+    DB.with(|d| *d.borrow_mut() = Some(Db { rt, pool, table_ready: false }));
+    Ok(())
+}
+
+fn map_err(e: mysql_async::Error) -> ApiError {
+    match e {
+        mysql_async::Error::Server(s) => {
+            eprintln!("database error {}: {}", s.code, s.message);
+            ApiError::new(500, "database_error", "the database rejected the query")
+        }
+        other => {
+            eprintln!("database unavailable: {other}");
+            ApiError::unavailable("the database is unavailable")
+        }
+    }
+}
+
+/// Runs `f` with a connection, creating the table on first success.
+fn with_conn<T>(
+    f: impl AsyncFnOnce(&mut mysql_async::Conn) -> Result<T, mysql_async::Error>,
+) -> Result<T, ApiError> {
+    DB.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let db = guard.as_mut().ok_or_else(|| ApiError::unavailable("the database is not configured"))?;
+        let pool = db.pool.clone();
+        let ensure_table = !db.table_ready;
+        let result = db.rt.block_on(async move {
+            let work = async move {
+                let mut conn = pool.get_conn().await?;
+                if ensure_table {
+                    conn.query_drop(CREATE_TABLE).await?;
+                }
+                f(&mut conn).await
+            };
+            match tokio::time::timeout(OP_TIMEOUT, work).await {
+                Ok(r) => r.map_err(map_err),
+                Err(_) => {
+                    eprintln!("database operation timed out");
+                    Err(ApiError::unavailable("the database did not answer in time"))
+                }
+            }
+        });
+        if result.is_ok() {
+            db.table_ready = true;
+        }
+        result
+    })
+}
+
+fn row(r: (u64, u64, String, u64)) -> EventRow {
+    EventRow { id: r.0, event_ts: r.1, op_type: r.2, input_size: r.3 }
+}
+
+/// `GET /init`.
+pub fn init() -> Result<(), ApiError> {
+    with_conn(async |c| c.query_drop(CREATE_TABLE).await)
+}
+
+/// Stores an event and returns its row (the existing one for a repeated id).
+pub fn insert(ev: NewEvent) -> Result<EventRow, ApiError> {
+    let found = with_conn(async move |c| {
+        let params = (ev.event_id.clone(), ev.event_ts, ev.op_type.clone(), ev.input_size);
+        c.exec_drop(INSERT, params).await?;
+        let id = c.last_insert_id();
+        match (&ev.event_id, id) {
+            (Some(event_id), _) => c.exec_first(SELECT_BY_EVENT_ID, (event_id,)).await,
+            (None, Some(id)) => c.exec_first(SELECT_BY_ID, (id,)).await,
+            (None, None) => Ok(None),
+        }
+    })?;
+    found.map(row).ok_or_else(|| ApiError::new(500, "database_error", "the stored event could not be read back"))
+}
+
+/// A page of events, newest first.
+pub fn list(page: Page) -> Result<Vec<EventRow>, ApiError> {
+    let rows: Vec<(u64, u64, String, u64)> =
+        with_conn(async move |c| c.exec(LIST, (page.before, page.limit)).await)?;
+    Ok(rows.into_iter().map(row).collect())
+}

@@ -1,0 +1,60 @@
+//! Routes: HTTP in, the pure core and the database, JSON out.
+
+use crate::db;
+use dapr::Client;
+use events_service::{ApiError, DB_URL_SECRET, MAX_BODY_BYTES, parse_new_event, parse_page, secret_store};
+use http::Method;
+use service_common::service::{error_response, json_response, read_body};
+use wstd::http::{Body, Request, Response};
+
+pub async fn route(req: Request<Body>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    let result = match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz" | "/health") => {
+            Ok(json_response(200, &serde_json::json!({"status": "ok", "app": "events-service"})))
+        }
+        (&Method::GET, "/init") => init().await,
+        (&Method::POST, "/events" | "/create_event") => create(req).await,
+        (&Method::GET, "/events") => list(req.uri().query()).await,
+        (_, "/init" | "/events" | "/create_event" | "/healthz" | "/health") => Err(ApiError::method_not_allowed()),
+        _ => Err(ApiError::not_found()),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// Reads the database URL from the secret store the first time it is needed.
+async fn ensure_db() -> Result<(), ApiError> {
+    if db::is_configured() {
+        return Ok(());
+    }
+    let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let secret = dapr.get_secret(&secret_store(), DB_URL_SECRET).await.map_err(|e| {
+        eprintln!("cannot read secret {DB_URL_SECRET}: {e}");
+        ApiError::unavailable("the secret store is unavailable")
+    })?;
+    let url = secret.get(DB_URL_SECRET).ok_or_else(|| {
+        eprintln!("secret {DB_URL_SECRET} has no value named {DB_URL_SECRET}");
+        ApiError::unavailable("the database is misconfigured")
+    })?;
+    db::configure(url)
+}
+
+async fn init() -> Result<Response<Body>, ApiError> {
+    ensure_db().await?;
+    db::init()?;
+    Ok(json_response(200, &serde_json::json!({"status": true})))
+}
+
+async fn create(req: Request<Body>) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
+    let event = parse_new_event(&bytes)?;
+    ensure_db().await?;
+    Ok(json_response(200, &db::insert(event)?))
+}
+
+async fn list(query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let page = parse_page(query)?;
+    ensure_db().await?;
+    Ok(json_response(200, &db::list(page)?))
+}

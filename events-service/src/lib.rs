@@ -1,0 +1,188 @@
+//! events-service: records every successful request of the image services
+//! in MySQL.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /init` | creates the table if missing (never drops data): `{"status":true}` |
+//! | `POST /events` (`POST /create_event`) | stores `{event_ts, op_type, input_size, event_id?}`, answers the stored row; the same `event_id` twice stores one row |
+//! | `GET /events?limit=&before=` | events newest first: `[{"id":1,"event_ts":…,"op_type":"grayscale","input_size":68016}]`; `before` is an id, for paging |
+//! | `GET /healthz` | `{"status":"ok"}` |
+//!
+//! The database URL is the secret `events-db-url` of the Dapr secret store
+//! `secretstore`, read on first use. This file is the pure core (validation,
+//! SQL, paging); `main.rs` does the I/O.
+
+use serde::{Deserialize, Serialize};
+pub use service_common::ApiError;
+
+/// Creates the table if it is missing; never drops or alters data.
+pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS events (
+    id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    event_id VARCHAR(64) NULL,
+    event_ts BIGINT UNSIGNED NOT NULL,
+    op_type VARCHAR(32) NOT NULL,
+    input_size BIGINT UNSIGNED NOT NULL,
+    UNIQUE KEY events_event_id (event_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+/// Inserts an event; a repeated `event_id` leaves the first row as it was.
+pub const INSERT: &str = "INSERT INTO events (event_id, event_ts, op_type, input_size) VALUES (?, ?, ?, ?)
+    ON DUPLICATE KEY UPDATE id = id";
+
+/// The row for an `event_id`.
+pub const SELECT_BY_EVENT_ID: &str =
+    "SELECT id, event_ts, op_type, input_size FROM events WHERE event_id = ?";
+
+/// The row for an `id`.
+pub const SELECT_BY_ID: &str = "SELECT id, event_ts, op_type, input_size FROM events WHERE id = ?";
+
+/// A page of events, newest first, with ids below a cursor.
+pub const LIST: &str =
+    "SELECT id, event_ts, op_type, input_size FROM events WHERE id < ? ORDER BY id DESC LIMIT ?";
+
+/// Largest page.
+pub const MAX_LIMIT: u32 = 1000;
+/// Page size when `limit` is absent.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A stored event, as `GET /events` returns it (the original template's fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    /// Database id, increasing with insertion.
+    pub id: u64,
+    /// When the request happened, ms since the epoch.
+    pub event_ts: u64,
+    /// `grayscale` or `classify`.
+    pub op_type: String,
+    /// Request body size in bytes.
+    pub input_size: u64,
+}
+
+/// A valid new event.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NewEvent {
+    /// Optional idempotency key chosen by the caller.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// When it happened, ms since the epoch.
+    pub event_ts: u64,
+    /// What kind of request.
+    pub op_type: String,
+    /// Request body size in bytes.
+    pub input_size: u64,
+}
+
+/// Parses and validates a `POST /events` body.
+pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(400, "empty_body", "expected a JSON object {event_ts, op_type, input_size}"));
+    }
+    let ev: NewEvent = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, "invalid_json", format!("invalid event: {e}")))?;
+    let token_ok = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    };
+    if !token_ok(&ev.op_type, 32) {
+        return Err(ApiError::new(400, "invalid_field", "op_type must be 1-32 characters of [A-Za-z0-9-_.:]"));
+    }
+    if let Some(id) = &ev.event_id
+        && !token_ok(id, 64)
+    {
+        return Err(ApiError::new(400, "invalid_field", "event_id must be 1-64 characters of [A-Za-z0-9-_.:]"));
+    }
+    // MySQL BIGINT UNSIGNED holds any u64, but JSON consumers do not: keep
+    // values exact in a JavaScript number.
+    const MAX_SAFE: u64 = (1 << 53) - 1;
+    if ev.event_ts > MAX_SAFE || ev.input_size > MAX_SAFE {
+        return Err(ApiError::new(400, "invalid_field", "event_ts and input_size must be below 2^53"));
+    }
+    Ok(ev)
+}
+
+/// `GET /events` paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows to return.
+    pub limit: u32,
+    /// Only rows with a smaller id (`u64::MAX` for the newest).
+    pub before: u64,
+}
+
+/// Parses `limit` and `before` from a query string; unknown keys are ignored.
+pub fn parse_page(query: Option<&str>) -> Result<Page, ApiError> {
+    let mut page = Page { limit: DEFAULT_LIMIT, before: u64::MAX };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "limit" => {
+                page.limit = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer in 1..={MAX_LIMIT}")))?;
+            }
+            "before" => {
+                page.before =
+                    v.parse::<u64>().map_err(|_| ApiError::bad_request("before must be an event id (an integer)"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(page)
+}
+
+/// Name of the secret store component (`SECRET_STORE`, default `secretstore`).
+pub fn secret_store() -> String {
+    std::env::var("SECRET_STORE").unwrap_or_else(|_| "secretstore".into())
+}
+
+/// Key of the database URL in the secret store.
+pub const DB_URL_SECRET: &str = "events-db-url";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_event() {
+        let e = parse_new_event(br#"{"event_ts":1665358852918,"op_type":"grayscale","input_size":68016}"#)
+            .expect("valid");
+        assert_eq!(e.event_id, None);
+        assert_eq!((e.event_ts, e.op_type.as_str(), e.input_size), (1665358852918, "grayscale", 68016));
+        let e = parse_new_event(br#"{"event_id":"ab-1","event_ts":1,"op_type":"classify","input_size":0,"x":1}"#)
+            .expect("valid");
+        assert_eq!(e.event_id.as_deref(), Some("ab-1"));
+    }
+
+    #[test]
+    fn invalid_events_are_400() {
+        for body in [
+            &b""[..],
+            b"  ",
+            b"not json",
+            b"[]",
+            br#"{"op_type":"grayscale","input_size":1}"#,
+            br#"{"event_ts":"yesterday","op_type":"grayscale","input_size":1}"#,
+            br#"{"event_ts":-1,"op_type":"grayscale","input_size":1}"#,
+            br#"{"event_ts":1,"op_type":"","input_size":1}"#,
+            br#"{"event_ts":1,"op_type":"'; DROP TABLE events; --","input_size":1}"#,
+            br#"{"event_ts":1,"op_type":"g","input_size":1.5}"#,
+            br#"{"event_ts":1,"op_type":"g","input_size":1,"event_id":"a b"}"#,
+            br#"{"event_ts":18446744073709551615,"op_type":"g","input_size":1}"#,
+        ] {
+            let e = parse_new_event(body).expect_err(&String::from_utf8_lossy(body));
+            assert_eq!(e.status, 400, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn paging() {
+        assert_eq!(parse_page(None).expect("ok"), Page { limit: 100, before: u64::MAX });
+        assert_eq!(parse_page(Some("limit=5&before=10&x=y")).expect("ok"), Page { limit: 5, before: 10 });
+        for bad in ["limit=0", "limit=1001", "limit=abc", "before=-1", "limit"] {
+            assert_eq!(parse_page(Some(bad)).expect_err(bad).status, 400);
+        }
+    }
+}

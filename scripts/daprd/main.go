@@ -1,0 +1,56 @@
+// Command daprd is the Dapr sidecar (github.com/dapr/dapr v1.18.3) with exactly
+// the components this template uses registered below.
+//
+// Upstream selects components with the `stablecomponents`/`allcomponents`
+// build tags. Those pull in every cloud SDK (a long build on two cores), and
+// some of their pinned modules (a pulsar fork) are not served by the module
+// proxy reachable here. So we build without tags, blank upstream's no-tag
+// guard with an overlay (see scripts/setup-dapr), and register our own set.
+package main
+
+import (
+	"github.com/dapr/components-contrib/bindings/cron"
+	bindingshttp "github.com/dapr/components-contrib/bindings/http"
+	"github.com/dapr/components-contrib/bindings/localstorage"
+	configredis "github.com/dapr/components-contrib/configuration/redis"
+	lockredis "github.com/dapr/components-contrib/lock/redis"
+	"github.com/dapr/components-contrib/nameresolution/sqlite"
+	pubsubmem "github.com/dapr/components-contrib/pubsub/in-memory"
+	pubsubredis "github.com/dapr/components-contrib/pubsub/redis"
+	"github.com/dapr/components-contrib/secretstores/local/env"
+	"github.com/dapr/components-contrib/secretstores/local/file"
+	statemem "github.com/dapr/components-contrib/state/in-memory"
+	stateredis "github.com/dapr/components-contrib/state/redis"
+	statesqlite "github.com/dapr/components-contrib/state/sqlite"
+
+	bindingsLoader "github.com/dapr/dapr/pkg/components/bindings"
+	configurationLoader "github.com/dapr/dapr/pkg/components/configuration"
+	lockLoader "github.com/dapr/dapr/pkg/components/lock"
+	nrLoader "github.com/dapr/dapr/pkg/components/nameresolution"
+	pubsubLoader "github.com/dapr/dapr/pkg/components/pubsub"
+	secretstoresLoader "github.com/dapr/dapr/pkg/components/secretstores"
+	stateLoader "github.com/dapr/dapr/pkg/components/state"
+)
+
+func init() {
+	// Same names as upstream's cmd/daprd/components registrations.
+	stateLoader.DefaultRegistry.RegisterComponent(statesqlite.NewSQLiteStateStore, "sqlite", "sqlite3")
+	stateLoader.DefaultRegistry.RegisterComponent(statemem.NewInMemoryStateStore, "in-memory")
+	stateLoader.DefaultRegistry.RegisterComponent(stateredis.NewRedisStateStore, "redis")
+	secretstoresLoader.DefaultRegistry.RegisterComponent(file.NewLocalSecretStore, "local.file")
+	secretstoresLoader.DefaultRegistry.RegisterComponent(env.NewEnvSecretStore, "local.env")
+	pubsubLoader.DefaultRegistry.RegisterComponent(pubsubmem.New, "in-memory")
+	pubsubLoader.DefaultRegistry.RegisterComponent(pubsubredis.NewRedisStreams, "redis")
+	bindingsLoader.DefaultRegistry.RegisterOutputBinding(localstorage.NewLocalStorage, "localstorage")
+	bindingsLoader.DefaultRegistry.RegisterOutputBinding(bindingshttp.NewHTTP, "http")
+	bindingsLoader.DefaultRegistry.RegisterInputBinding(cron.NewCron, "cron")
+	configurationLoader.DefaultRegistry.RegisterComponent(configredis.NewRedisConfigurationStore, "redis")
+	lockLoader.DefaultRegistry.RegisterComponent(lockredis.NewStandaloneRedisLock, "redis")
+	// mDNS does not work on a loopback-only host; sqlite resolves app ids
+	// from a file shared by all sidecars.
+	nrLoader.DefaultRegistry.RegisterComponent(sqlite.NewResolver, "sqlite")
+}
+
+func main() {
+	Run()
+}

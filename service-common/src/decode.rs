@@ -1,0 +1,167 @@
+//! Turning untrusted bytes into pixels, in bounded memory.
+//!
+//! Order matters: sniff the format from magic bytes, read only the header to
+//! learn the declared size, refuse decompression bombs, and only then decode
+//! with the decoder's own allocation limit as a second fence.
+
+use crate::{ApiError, ImageLimits};
+use image::codecs::gif::GifDecoder;
+use image::{AnimationDecoder, DynamicImage, Frame, ImageDecoder, ImageFormat, ImageReader};
+use std::io::Cursor;
+
+/// What the header says about an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Detected format.
+    pub format: ImageFormat,
+    /// Declared width.
+    pub width: u32,
+    /// Declared height.
+    pub height: u32,
+}
+
+/// Formats we accept.
+pub const SUPPORTED: &[ImageFormat] =
+    &[ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::WebP];
+
+fn decoder_limits(limits: &ImageLimits) -> image::Limits {
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(limits.max_side);
+    l.max_image_height = Some(limits.max_side);
+    l.max_alloc = Some(limits.max_alloc);
+    l
+}
+
+fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(422, "invalid_image", format!("the image could not be decoded: {e}"))
+}
+
+/// Sniffs the format and checks the declared dimensions without decoding pixels.
+pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::new(400, "empty_body", "the request body is empty; send image bytes"));
+    }
+    let format = image::guess_format(bytes)
+        .ok()
+        .filter(|f| SUPPORTED.contains(f))
+        .ok_or_else(|| {
+            ApiError::new(415, "unsupported_media_type", "not an image (expected PNG, JPEG, GIF, BMP or WebP)")
+        })?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.no_limits(); // header only; limits are checked below with a clear error
+    let (width, height) = reader.into_dimensions().map_err(invalid)?;
+    check_dimensions(width, height, limits)?;
+    Ok(ImageInfo { format, width, height })
+}
+
+/// Refuses empty or oversized declared dimensions.
+pub fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result<(), ApiError> {
+    if width == 0 || height == 0 {
+        return Err(invalid("zero width or height"));
+    }
+    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(ApiError::new(
+            422,
+            "image_too_large",
+            format!(
+                "image is {width}x{height}; the limit is {side}x{side} and {px} pixels",
+                side = limits.max_side,
+                px = limits.max_pixels
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Probes, then decodes a still image (the first frame of a GIF).
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageInfo, DynamicImage), ApiError> {
+    let info = probe(bytes, limits)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), info.format);
+    reader.limits(decoder_limits(limits));
+    let img = reader.decode().map_err(map_decode_error)?;
+    Ok((info, img))
+}
+
+/// Decodes every frame of a GIF, refusing more than `limits.max_frames`.
+pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame>, ApiError> {
+    let info = probe(bytes, limits)?;
+    if info.format != ImageFormat::Gif {
+        return Err(ApiError::new(415, "unsupported_media_type", "not a GIF"));
+    }
+    let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(map_decode_error)?;
+    decoder.set_limits(decoder_limits(limits)).map_err(map_decode_error)?;
+    let mut frames = Vec::new();
+    for frame in decoder.into_frames() {
+        if frames.len() == limits.max_frames {
+            return Err(ApiError::new(
+                422,
+                "too_many_frames",
+                format!("animated GIF has more than {} frames", limits.max_frames),
+            ));
+        }
+        frames.push(frame.map_err(map_decode_error)?);
+    }
+    if frames.is_empty() {
+        return Err(invalid("GIF has no frames"));
+    }
+    Ok(frames)
+}
+
+fn map_decode_error(e: image::ImageError) -> ApiError {
+    match e {
+        image::ImageError::Limits(l) => ApiError::new(422, "image_too_large", format!("image exceeds decoding limits: {l}")),
+        image::ImageError::Unsupported(u) => ApiError::new(415, "unsupported_media_type", u.to_string()),
+        other => invalid(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Rgb};
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([x as u8, y as u8, 7]));
+        let mut out = Cursor::new(Vec::new());
+        DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Png).expect("encode");
+        out.into_inner()
+    }
+
+    #[test]
+    fn rejects_empty_and_non_images() {
+        let l = ImageLimits::default();
+        assert_eq!(probe(b"", &l).unwrap_err().status, 400);
+        assert_eq!(probe(b"hello world, not an image", &l).unwrap_err().status, 415);
+        assert_eq!(probe(b"<svg></svg>", &l).unwrap_err().code, "unsupported_media_type");
+    }
+
+    #[test]
+    fn truncated_image_is_422() {
+        let l = ImageLimits::default();
+        let bytes = png(64, 64);
+        let e = decode(&bytes[..bytes.len() / 2], &l).unwrap_err();
+        assert_eq!((e.status, e.code), (422, "invalid_image"));
+        // Only the signature: header unreadable.
+        assert_eq!(probe(&bytes[..10], &l).unwrap_err().status, 422);
+    }
+
+    #[test]
+    fn declared_size_is_checked_before_decoding() {
+        // A valid PNG header declaring 100000x100000, with no pixel data.
+        let mut bomb = png(1, 1);
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let e = probe(&bomb, &ImageLimits::default()).unwrap_err();
+        assert_eq!((e.status, e.code), (422, "image_too_large"));
+        let small = ImageLimits { max_pixels: 100, ..Default::default() };
+        assert_eq!(decode(&png(11, 10), &small).unwrap_err().code, "image_too_large");
+        assert!(decode(&png(10, 10), &small).is_ok());
+    }
+
+    #[test]
+    fn decodes_png() {
+        let (info, img) = decode(&png(5, 3), &ImageLimits::default()).expect("decode");
+        assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 5, 3));
+        assert_eq!((img.width(), img.height()), (5, 3));
+    }
+}

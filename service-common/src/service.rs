@@ -1,0 +1,224 @@
+//! The I/O both image services share: bounded body reads, JSON answers, the
+//! per-client rate limit in the state store, and event recording.
+
+use crate::event::{Event, Outbox, event_id, outbox_key};
+use crate::ratelimit::{ClientRecord, Decision, RatePolicy, check, state_key};
+use crate::{ApiError, client_address};
+use dapr::{Client, SaveItem, StateOptions};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use std::time::Duration;
+use wstd::http::{Body, Response};
+
+/// Dapr state store component name (`STATE_STORE`, default `statestore`).
+pub fn state_store() -> String {
+    std::env::var("STATE_STORE").unwrap_or_else(|_| "statestore".into())
+}
+
+/// App id of the events service (`EVENTS_APP_ID`, default `events-service`).
+pub fn events_app_id() -> String {
+    std::env::var("EVENTS_APP_ID").unwrap_or_else(|_| "events-service".into())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A response with these bytes and content type.
+pub fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// A JSON response.
+pub fn json_response<T: serde::Serialize>(status: u16, value: &T) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(body) => bytes_response(status, "application/json", body),
+        Err(_) => error_response(&ApiError::new(500, "internal", "cannot encode response")),
+    }
+}
+
+/// The JSON error answer, with Retry-After for 429.
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    let mut r = bytes_response(e.status, "application/json", e.to_json());
+    if let Some(s) = e.retry_after {
+        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
+}
+
+/// Reads the request body, refusing anything past `limit` without
+/// buffering it: a declared Content-Length over the limit is refused before
+/// reading a byte, and a chunked body is cut off as soon as it passes.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    match dapr::read_limited(body, limit).await {
+        Ok(b) => Ok(b),
+        Err(dapr::Error::Transport(m)) if m.contains("larger than") => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
+    }
+}
+
+/// The calling client's address (see [`client_address`]).
+pub fn caller(headers: &HeaderMap) -> String {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    client_address(h("x-forwarded-for"), h("forwarded"))
+}
+
+/// Records the request in the client's state record and enforces `policy`.
+///
+/// Read-modify-write under first-write concurrency: the save carries the
+/// ETag it read (or inserts only if the key is new), so of two concurrent
+/// requests exactly one write lands; the other re-reads and re-decides.
+pub async fn enforce_rate_limit(
+    dapr: &Client,
+    app_id: &str,
+    address: &str,
+    policy: RatePolicy,
+) -> Result<(), ApiError> {
+    let store = state_store();
+    let key = state_key(app_id, address);
+    let ttl = (policy.window_ms / 1000).max(1) * 10;
+    for _ in 0..8 {
+        let entry = dapr
+            .get_state_entry::<ClientRecord>(&store, &key, Some(dapr::Consistency::Strong))
+            .await
+            .map_err(state_unavailable)?;
+        let (previous, etag) = match entry {
+            Some(e) => (Some(e.value), e.etag),
+            None => (None, None),
+        };
+        let decision = check(previous, address, now_ms(), policy);
+        let item = SaveItem::new(key.as_str(), decision.record())
+            .etag(etag)
+            .options(StateOptions::first_write())
+            .ttl_seconds(ttl);
+        match dapr.save_state(&store, &[item]).await {
+            Ok(()) => {
+                return match decision {
+                    Decision::Allow(_) => Ok(()),
+                    Decision::Deny(_, wait) => Err(ApiError::rate_limited(wait)),
+                };
+            }
+            Err(e) if e.is_etag_mismatch() => continue, // lost the race: re-read
+            Err(e) => return Err(state_unavailable(e)),
+        }
+    }
+    Err(ApiError::unavailable("client state is too contended; try again"))
+}
+
+fn state_unavailable(e: dapr::Error) -> ApiError {
+    eprintln!("state store error: {e}");
+    ApiError::unavailable("the state store is unavailable")
+}
+
+/// Records an event so it survives an events-service outage: it is first
+/// added to this app's outbox in the state store (before the caller answers
+/// the user), then delivered in the background and removed once
+/// events-service acknowledges it. Delivery is at-least-once; events-service
+/// deduplicates by `event_id`, so the stored result is exactly once.
+pub async fn record_event(dapr: &Client, app_id: &str, op_type: &str, input_size: u64) -> Result<(), dapr::Error> {
+    let mut random = [0u8; 8];
+    wstd::rand::get_random_bytes(&mut random);
+    let now = now_ms();
+    let event = Event {
+        event_id: event_id(now, u64::from_le_bytes(random)),
+        event_ts: now,
+        op_type: op_type.to_string(),
+        input_size,
+    };
+    update_outbox(dapr, app_id, |o| {
+        let dropped = o.push(event.clone());
+        if dropped > 0 {
+            eprintln!("events outbox full: dropped {dropped} oldest undelivered events");
+        }
+    })
+    .await
+}
+
+async fn update_outbox(dapr: &Client, app_id: &str, change: impl Fn(&mut Outbox)) -> Result<(), dapr::Error> {
+    let store = state_store();
+    let key = outbox_key(app_id);
+    let mut last = None;
+    for _ in 0..16 {
+        let entry = dapr.get_state_entry::<Outbox>(&store, &key, Some(dapr::Consistency::Strong)).await?;
+        let (mut outbox, etag) = entry.map(|e| (e.value, e.etag)).unwrap_or_default();
+        change(&mut outbox);
+        let item = SaveItem::new(key.as_str(), &outbox).etag(etag).options(StateOptions::first_write());
+        match dapr.save_state(&store, &[item]).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_etag_mismatch() => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| dapr::Error::Transport("outbox contended".into())))
+}
+
+/// Delivers pending events to events-service, retrying with backoff for up
+/// to `patience`; what is still pending then waits for the next request's
+/// flush. Runs after the response has been sent.
+pub async fn flush_outbox(dapr: &Client, app_id: &str, patience: Duration) {
+    let store = state_store();
+    let key = outbox_key(app_id);
+    let events_app = events_app_id();
+    let start = wstd::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let pending = match dapr.get_state::<Outbox>(&store, &key).await {
+            Ok(Some(o)) => o.pending,
+            Ok(None) => return,
+            Err(e) => {
+                eprintln!("events outbox unreadable: {e}");
+                Vec::new()
+            }
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let mut delivered = Vec::new();
+        for event in &pending {
+            match deliver(dapr, &events_app, event).await {
+                Ok(()) => delivered.push(event.event_id.clone()),
+                Err(e) => {
+                    eprintln!("event {} not delivered yet: {e}", event.event_id);
+                    break; // keep order; retry the rest later
+                }
+            }
+        }
+        if !delivered.is_empty()
+            && let Err(e) = update_outbox(dapr, app_id, |o| o.remove(&delivered)).await
+        {
+            eprintln!("events outbox not updated (events will be re-sent, deduplicated): {e}");
+        }
+        if delivered.len() == pending.len() {
+            return;
+        }
+        if start.elapsed() >= patience.into() {
+            eprintln!("{} events still pending; the next request retries", pending.len() - delivered.len());
+            return;
+        }
+        wstd::task::sleep(delay.into()).await;
+        delay = (delay * 2).min(Duration::from_secs(4));
+    }
+}
+
+async fn deliver(dapr: &Client, events_app: &str, event: &Event) -> Result<(), dapr::Error> {
+    let body = serde_json::to_vec(event).map_err(dapr::Error::Encode)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let r = dapr.invoke(events_app, Method::POST, "events", headers, body).await?;
+    if r.is_success() { Ok(()) } else { Err(r.into_error()) }
+}

@@ -18,6 +18,7 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 pub struct Client {
     config: Config,
     http: HttpClient,
+    transport_retries: u32,
 }
 
 /// A raw sidecar answer.
@@ -37,6 +38,7 @@ pub struct ClientBuilder {
     endpoint: Option<String>,
     api_token: Option<String>,
     timeout: Option<Duration>,
+    transport_retries: Option<u32>,
 }
 
 impl ClientBuilder {
@@ -58,6 +60,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How often a failed connection is retried for requests that are safe
+    /// to repeat (default 5).
+    pub fn transport_retries(mut self, retries: u32) -> Self {
+        self.transport_retries = Some(retries);
+        self
+    }
+
     /// Resolves the rest from the environment and builds the client.
     pub fn build(self) -> Result<Client> {
         let mut config = Config::from_env()?;
@@ -71,7 +80,7 @@ impl ClientBuilder {
         let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
         http.set_connect_timeout(timeout);
         http.set_first_byte_timeout(timeout);
-        Ok(Client { config, http })
+        Ok(Client { config, http, transport_retries: self.transport_retries.unwrap_or(5) })
     }
 }
 
@@ -92,8 +101,28 @@ impl Client {
         &self.config
     }
 
-    /// Sends a request as is and returns the sidecar's answer, whatever its status.
+    /// Sends a request as is and returns the sidecar's answer, whatever its
+    /// status. Transport failures (connection reset, refused) are retried
+    /// up to the client's `transport_retries` when the request is safe to
+    /// repeat: every Dapr API call except invoking a non-idempotent method.
     pub async fn send(&self, req: DaprRequest) -> Result<RawResponse> {
+        let retries = if req.is_retryable() { self.transport_retries } else { 0 };
+        let mut attempt = 0;
+        loop {
+            match self.send_once(req.clone()).await {
+                Err(Error::Transport(_)) if attempt < retries => {
+                    attempt += 1;
+                    // 10, 20, 40, 80, 160 ms: rides out the rare reset
+                    // seen between wasmtime's HTTP client and daprd.
+                    let backoff = Duration::from_millis(10 << (attempt - 1).min(6));
+                    wstd::task::sleep(backoff.into()).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(&self, req: DaprRequest) -> Result<RawResponse> {
         let url = format!("{}{}", self.config.endpoint, req.path_and_query);
         let mut builder = Request::builder().method(req.method).uri(url);
         if let Some(headers) = builder.headers_mut() {

@@ -44,6 +44,17 @@ impl DaprRequest {
         Ok(self)
     }
 
+    /// True when sending this twice is harmless: every Dapr API call (state
+    /// writes are keyed, ETag-guarded or last-write-wins), and service
+    /// invocation with an idempotent method.
+    pub fn is_retryable(&self) -> bool {
+        if self.path_and_query.starts_with("/v1.0/invoke/") {
+            matches!(self.method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS)
+        } else {
+            true
+        }
+    }
+
     /// Adds a header; names and values that HTTP cannot carry are an error.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self> {
         let name = HeaderName::try_from(name)
@@ -93,6 +104,13 @@ mod tests {
             path("/v1.0/state", &["store", "k/1"], &[("metadata.ttlInSeconds", "5".into())]),
             "/v1.0/state/store/k%2F1?metadata.ttlInSeconds=5"
         );
+    }
+
+    #[test]
+    fn retry_policy() {
+        assert!(DaprRequest::new(Method::POST, "/v1.0/state/s".into()).is_retryable());
+        assert!(DaprRequest::new(Method::GET, "/v1.0/invoke/a/method/x".into()).is_retryable());
+        assert!(!DaprRequest::new(Method::POST, "/v1.0/invoke/a/method/x".into()).is_retryable());
     }
 
     #[test]

@@ -34,16 +34,16 @@ async fn handle_grayscale(req: Request<Body>) -> Result<Response<Body>, ApiError
     let (parts, body) = req.into_parts();
     let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
 
-    enforce_rate_limit(&dapr, APP_ID, &caller(&parts.headers), policy).await?;
+    enforce_rate_limit(&dapr, &caller(&parts.headers), policy).await?;
     let bytes = read_body(&parts.headers, body, limits.max_body_bytes).await?;
     let out = grayscale(&bytes, &limits)?;
 
     // Into the outbox before answering, delivered after: see record_event.
-    if let Err(e) = record_event(&dapr, APP_ID, OP_TYPE, bytes.len() as u64).await {
+    if let Err(e) = record_event(&dapr, OP_TYPE, bytes.len() as u64).await {
         eprintln!("event not queued (state store unavailable): {e}");
     }
     wstd::runtime::spawn(async move {
-        flush_outbox(&dapr, APP_ID, Duration::from_secs(30)).await;
+        flush_outbox(&dapr, Duration::from_secs(30)).await;
     })
     .detach();
 

@@ -9,6 +9,9 @@
 package main
 
 import (
+	"os"
+	"strings"
+
 	"github.com/dapr/components-contrib/bindings/cron"
 	bindingshttp "github.com/dapr/components-contrib/bindings/http"
 	"github.com/dapr/components-contrib/bindings/localstorage"
@@ -52,5 +55,28 @@ func init() {
 }
 
 func main() {
+	os.Args = withoutPlacement(os.Args)
 	Run()
+}
+
+// withoutPlacement drops --placement-host-address. The dapr CLI we can build
+// here (1.12) always passes it (default localhost:50005), and daprd then
+// reports unhealthy until a placement service answers. This template uses no
+// actors and runs no placement service. Set DAPRD_KEEP_PLACEMENT=1 to keep it.
+func withoutPlacement(args []string) []string {
+	if os.Getenv("DAPRD_KEEP_PLACEMENT") == "1" {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--placement-host-address" || a == "-placement-host-address":
+			i++ // skip its value too
+		case strings.HasPrefix(a, "--placement-host-address=") || strings.HasPrefix(a, "-placement-host-address="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }

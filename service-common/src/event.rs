@@ -45,10 +45,8 @@ impl Outbox {
     }
 }
 
-/// State key of an app's outbox.
-pub fn outbox_key(app_id: &str) -> String {
-    format!("{app_id}||events-outbox")
-}
+/// State key of the outbox (Dapr prefixes it with the app id).
+pub const OUTBOX_KEY: &str = "events-outbox";
 
 /// A unique event id from the time and random bits.
 pub fn event_id(now_ms: u64, random: u64) -> String {

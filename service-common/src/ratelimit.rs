@@ -83,9 +83,10 @@ pub fn check(previous: Option<ClientRecord>, address: &str, now_ms: u64, policy:
     Decision::Allow(ClientRecord { address: address.to_string(), last_request_ms: now_ms, hits })
 }
 
-/// State key for a client.
-pub fn state_key(app_id: &str, address: &str) -> String {
-    format!("{app_id}||client||{address}")
+/// State key for a client. Dapr prefixes keys with the app id, and refuses
+/// `||` in keys.
+pub fn state_key(address: &str) -> String {
+    format!("client:{address}")
 }
 
 #[cfg(test)]

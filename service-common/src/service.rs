@@ -1,7 +1,7 @@
 //! The I/O both image services share: bounded body reads, JSON answers, the
 //! per-client rate limit in the state store, and event recording.
 
-use crate::event::{Event, Outbox, event_id, outbox_key};
+use crate::event::{Event, OUTBOX_KEY, Outbox, event_id};
 use crate::ratelimit::{ClientRecord, Decision, RatePolicy, check, state_key};
 use crate::{ApiError, client_address};
 use dapr::{Client, SaveItem, StateOptions};
@@ -85,12 +85,11 @@ pub fn caller(headers: &HeaderMap) -> String {
 /// requests exactly one write lands; the other re-reads and re-decides.
 pub async fn enforce_rate_limit(
     dapr: &Client,
-    app_id: &str,
     address: &str,
     policy: RatePolicy,
 ) -> Result<(), ApiError> {
     let store = state_store();
-    let key = state_key(app_id, address);
+    let key = state_key(address);
     let ttl = (policy.window_ms / 1000).max(1) * 10;
     for _ in 0..8 {
         let entry = dapr
@@ -130,7 +129,7 @@ fn state_unavailable(e: dapr::Error) -> ApiError {
 /// the user), then delivered in the background and removed once
 /// events-service acknowledges it. Delivery is at-least-once; events-service
 /// deduplicates by `event_id`, so the stored result is exactly once.
-pub async fn record_event(dapr: &Client, app_id: &str, op_type: &str, input_size: u64) -> Result<(), dapr::Error> {
+pub async fn record_event(dapr: &Client, op_type: &str, input_size: u64) -> Result<(), dapr::Error> {
     let mut random = [0u8; 8];
     wstd::rand::get_random_bytes(&mut random);
     let now = now_ms();
@@ -140,7 +139,7 @@ pub async fn record_event(dapr: &Client, app_id: &str, op_type: &str, input_size
         op_type: op_type.to_string(),
         input_size,
     };
-    update_outbox(dapr, app_id, |o| {
+    update_outbox(dapr, |o| {
         let dropped = o.push(event.clone());
         if dropped > 0 {
             eprintln!("events outbox full: dropped {dropped} oldest undelivered events");
@@ -149,15 +148,15 @@ pub async fn record_event(dapr: &Client, app_id: &str, op_type: &str, input_size
     .await
 }
 
-async fn update_outbox(dapr: &Client, app_id: &str, change: impl Fn(&mut Outbox)) -> Result<(), dapr::Error> {
+async fn update_outbox(dapr: &Client, change: impl Fn(&mut Outbox)) -> Result<(), dapr::Error> {
     let store = state_store();
-    let key = outbox_key(app_id);
+    let key = OUTBOX_KEY;
     let mut last = None;
     for _ in 0..16 {
-        let entry = dapr.get_state_entry::<Outbox>(&store, &key, Some(dapr::Consistency::Strong)).await?;
+        let entry = dapr.get_state_entry::<Outbox>(&store, key, Some(dapr::Consistency::Strong)).await?;
         let (mut outbox, etag) = entry.map(|e| (e.value, e.etag)).unwrap_or_default();
         change(&mut outbox);
-        let item = SaveItem::new(key.as_str(), &outbox).etag(etag).options(StateOptions::first_write());
+        let item = SaveItem::new(key, &outbox).etag(etag).options(StateOptions::first_write());
         match dapr.save_state(&store, &[item]).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_etag_mismatch() => last = Some(e),
@@ -170,14 +169,14 @@ async fn update_outbox(dapr: &Client, app_id: &str, change: impl Fn(&mut Outbox)
 /// Delivers pending events to events-service, retrying with backoff for up
 /// to `patience`; what is still pending then waits for the next request's
 /// flush. Runs after the response has been sent.
-pub async fn flush_outbox(dapr: &Client, app_id: &str, patience: Duration) {
+pub async fn flush_outbox(dapr: &Client, patience: Duration) {
     let store = state_store();
-    let key = outbox_key(app_id);
+    let key = OUTBOX_KEY;
     let events_app = events_app_id();
     let start = wstd::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
-        let pending = match dapr.get_state::<Outbox>(&store, &key).await {
+        let pending = match dapr.get_state::<Outbox>(&store, key).await {
             Ok(Some(o)) => o.pending,
             Ok(None) => return,
             Err(e) => {
@@ -199,7 +198,7 @@ pub async fn flush_outbox(dapr: &Client, app_id: &str, patience: Duration) {
             }
         }
         if !delivered.is_empty()
-            && let Err(e) = update_outbox(dapr, app_id, |o| o.remove(&delivered)).await
+            && let Err(e) = update_outbox(dapr, |o| o.remove(&delivered)).await
         {
             eprintln!("events outbox not updated (events will be re-sent, deduplicated): {e}");
         }

@@ -1,0 +1,56 @@
+# Shared helpers for scripts/*: sourced, not run.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="$ROOT/.cache"          # tools we install (wasmtime, daprd, dapr CLI)
+DATA="$ROOT/.data"            # databases and generated secrets
+LOGS="$ROOT/.logs"            # logs of processes our scripts start
+export PATH="$CACHE/bin:$PATH"
+# dapr CLI looks for daprd in $DAPR_RUNTIME_PATH/.dapr/bin.
+export DAPR_RUNTIME_PATH="$CACHE/dapr-runtime"
+# daprd exits on a loopback-only host unless told which address to use.
+export DAPR_HOST_IP="${DAPR_HOST_IP:-127.0.0.1}"
+# Ports and versions, pinned.
+DB_PORT="${DB_PORT:-3306}"
+WASMTIME_MIN_MAJOR=49
+DAPRD_VERSION=1.18.3
+DAPR_CLI_VERSION=1.12.0
+APPS=(image-api-grayscale image-api-classify events-service web)
+
+log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
+die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# need CMD [HINT]: fail with a hint when CMD is missing.
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found${2:+: $2}"; }
+
+# wait_for URL [SECONDS] [WHAT]: poll until URL answers (any HTTP status).
+wait_for() {
+  local url=$1 timeout=${2:-60} what=${3:-$1} start=$SECONDS
+  until curl -s -o /dev/null --max-time 2 "$url"; do
+    (( SECONDS - start < timeout )) || die "$what did not come up within ${timeout}s"
+    sleep 0.2
+  done
+}
+
+# wait_for_port PORT [SECONDS] [WHAT]: poll until something listens on 127.0.0.1:PORT.
+wait_for_port() {
+  local port=$1 timeout=${2:-60} what=${3:-port $1} start=$SECONDS
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    (( SECONDS - start < timeout )) || die "$what did not come up within ${timeout}s"
+    sleep 0.2
+  done
+}
+
+# as_root CMD...: run as root (directly, or through sudo).
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else need sudo "install the packages as root"; sudo "$@"; fi
+}
+
+# timed WHAT CMD...: run CMD, say how long it took.
+timed() {
+  local what=$1 start=$SECONDS; shift
+  log "$what"
+  "$@"
+  log "$what: done in $((SECONDS - start))s"
+}

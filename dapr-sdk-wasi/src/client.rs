@@ -8,7 +8,8 @@ use crate::state::{self, Consistency, ETag, SaveItem, StateEntry, StateOptions};
 use crate::{Error, Result};
 use http::{HeaderMap, HeaderValue, Method};
 use std::time::Duration;
-use wstd::http::{Body, Client as HttpClient, Request};
+use crate::transport::{Endpoint, exchange};
+use wstd::http::Body;
 
 /// Largest sidecar answer we read into memory.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -17,7 +18,8 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// in a `thread_local!` for the life of the instance.
 pub struct Client {
     config: Config,
-    http: HttpClient,
+    endpoint: Endpoint,
+    timeout: Duration,
     transport_retries: u32,
 }
 
@@ -61,7 +63,7 @@ impl ClientBuilder {
     }
 
     /// How often a failed connection is retried for requests that are safe
-    /// to repeat (default 5).
+    /// to repeat (default 3).
     pub fn transport_retries(mut self, retries: u32) -> Self {
         self.transport_retries = Some(retries);
         self
@@ -76,11 +78,13 @@ impl ClientBuilder {
         if let Some(t) = self.api_token {
             config.api_token = Some(t);
         }
-        let mut http = HttpClient::new();
-        let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
-        http.set_connect_timeout(timeout);
-        http.set_first_byte_timeout(timeout);
-        Ok(Client { config, http, transport_retries: self.transport_retries.unwrap_or(5) })
+        let endpoint = Endpoint::parse(&config.endpoint)?;
+        Ok(Client {
+            config,
+            endpoint,
+            timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
+            transport_retries: self.transport_retries.unwrap_or(3),
+        })
     }
 }
 
@@ -112,8 +116,8 @@ impl Client {
             match self.send_once(req.clone()).await {
                 Err(Error::Transport(_)) if attempt < retries => {
                     attempt += 1;
-                    // 10, 20, 40, 80, 160 ms: rides out the rare reset
-                    // seen between wasmtime's HTTP client and daprd.
+                    // 10, 20, 40 ms: rides out a sidecar restart or a
+                    // refused connection.
                     let backoff = Duration::from_millis(10 << (attempt - 1).min(6));
                     wstd::task::sleep(backoff.into()).await;
                 }
@@ -123,26 +127,27 @@ impl Client {
     }
 
     async fn send_once(&self, req: DaprRequest) -> Result<RawResponse> {
-        let url = format!("{}{}", self.config.endpoint, req.path_and_query);
-        let mut builder = Request::builder().method(req.method).uri(url);
-        if let Some(headers) = builder.headers_mut() {
-            headers.extend(req.headers);
-            // wstd sends chunked bodies unless told the length.
+        let mut headers = req.headers;
+        if !req.body.is_empty() {
+            // wasi:http sends chunked bodies unless told the length.
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(req.body.len()));
-            if let Some(token) = &self.config.api_token {
-                let v = HeaderValue::try_from(token.as_str())
-                    .map_err(|_| Error::Config("DAPR_API_TOKEN is not a valid header value".into()))?;
-                headers.insert("dapr-api-token", v);
-            }
         }
-        let request = builder
-            .body(Body::from(req.body))
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let response = self.http.send(request).await.map_err(|e| Error::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        let (parts, body) = response.into_parts();
-        let body = read_limited(body, MAX_RESPONSE_BYTES).await?;
-        Ok(RawResponse { status, headers: parts.headers, body })
+        if let Some(token) = &self.config.api_token {
+            let v = HeaderValue::try_from(token.as_str())
+                .map_err(|_| Error::Config("DAPR_API_TOKEN is not a valid header value".into()))?;
+            headers.insert("dapr-api-token", v);
+        }
+        let (status, headers, body) = exchange(
+            &self.endpoint,
+            &req.method,
+            &req.path_and_query,
+            &headers,
+            &req.body,
+            self.timeout,
+            MAX_RESPONSE_BYTES,
+        )
+        .await?;
+        Ok(RawResponse { status, headers, body })
     }
 
     async fn send_ok(&self, req: DaprRequest) -> Result<RawResponse> {

@@ -28,6 +28,8 @@ pub mod state;
 
 #[cfg(target_os = "wasi")]
 mod client;
+#[cfg(target_os = "wasi")]
+mod transport;
 
 #[cfg(target_os = "wasi")]
 pub use client::{Client, ClientBuilder, RawResponse, read_limited};

@@ -5,10 +5,10 @@ use crate::invoke::{InvokeResponse, invoke_request};
 use crate::request::DaprRequest;
 use crate::secrets::Secret;
 use crate::state::{self, Consistency, ETag, SaveItem, StateEntry, StateOptions};
+use crate::transport::{Endpoint, exchange};
 use crate::{Error, Result};
 use http::{HeaderMap, HeaderValue, Method};
 use std::time::Duration;
-use crate::transport::{Endpoint, exchange};
 use wstd::http::Body;
 
 /// Largest sidecar answer we read into memory.
@@ -110,7 +110,11 @@ impl Client {
     /// up to the client's `transport_retries` when the request is safe to
     /// repeat: every Dapr API call except invoking a non-idempotent method.
     pub async fn send(&self, req: DaprRequest) -> Result<RawResponse> {
-        let retries = if req.is_retryable() { self.transport_retries } else { 0 };
+        let retries = if req.is_retryable() {
+            self.transport_retries
+        } else {
+            0
+        };
         let mut attempt = 0;
         loop {
             match self.send_once(req.clone()).await {
@@ -130,7 +134,10 @@ impl Client {
         let mut headers = req.headers;
         if !req.body.is_empty() {
             // wasi:http sends chunked bodies unless told the length.
-            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(req.body.len()));
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(req.body.len()),
+            );
         }
         if let Some(token) = &self.config.api_token {
             let v = HeaderValue::try_from(token.as_str())
@@ -147,7 +154,11 @@ impl Client {
             MAX_RESPONSE_BYTES,
         )
         .await?;
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn send_ok(&self, req: DaprRequest) -> Result<RawResponse> {
@@ -174,7 +185,11 @@ impl Client {
         let mut req = invoke_request(app_id, method, method_path, body)?;
         req.headers.extend(headers);
         let r = self.send(req).await?;
-        Ok(InvokeResponse { status: r.status, headers: r.headers, body: r.body })
+        Ok(InvokeResponse {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        })
     }
 
     /// Invokes with a JSON body and decodes a JSON answer; non-2xx is an error.
@@ -191,8 +206,16 @@ impl Client {
     {
         let req = invoke_request(app_id, method, method_path, Vec::new())?.json(body)?;
         let r = self.send(req).await?;
-        let r = InvokeResponse { status: r.status, headers: r.headers, body: r.body };
-        if r.is_success() { r.json() } else { Err(r.into_error()) }
+        let r = InvokeResponse {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        };
+        if r.is_success() {
+            r.json()
+        } else {
+            Err(r.into_error())
+        }
     }
 
     // ---- State ----
@@ -203,7 +226,10 @@ impl Client {
         store: &str,
         key: &str,
     ) -> Result<Option<T>> {
-        Ok(self.get_state_entry(store, key, None).await?.map(|e| e.value))
+        Ok(self
+            .get_state_entry(store, key, None)
+            .await?
+            .map(|e| e.value))
     }
 
     /// Reads a value with its ETag; a missing key is `Ok(None)`.
@@ -213,15 +239,23 @@ impl Client {
         key: &str,
         consistency: Option<Consistency>,
     ) -> Result<Option<StateEntry<T>>> {
-        let r = self.send(state::get_request(store, key, consistency)?).await?;
+        let r = self
+            .send(state::get_request(store, key, consistency)?)
+            .await?;
         let etag = r.headers.get("etag").and_then(|v| v.to_str().ok());
         state::decode_get(r.status, etag, &r.body)
     }
 
     /// Saves items; with first-write concurrency a lost race is an error for
     /// which [`Error::is_etag_mismatch`] is true.
-    pub async fn save_state<T: serde::Serialize>(&self, store: &str, items: &[SaveItem<T>]) -> Result<()> {
-        self.send_ok(state::save_request(store, items)?).await.map(|_| ())
+    pub async fn save_state<T: serde::Serialize>(
+        &self,
+        store: &str,
+        items: &[SaveItem<T>],
+    ) -> Result<()> {
+        self.send_ok(state::save_request(store, items)?)
+            .await
+            .map(|_| ())
     }
 
     /// Saves one value, last write wins.
@@ -237,7 +271,9 @@ impl Client {
         etag: Option<&ETag>,
         options: StateOptions,
     ) -> Result<()> {
-        self.send_ok(state::delete_request(store, key, etag, options)?).await.map(|_| ())
+        self.send_ok(state::delete_request(store, key, etag, options)?)
+            .await
+            .map(|_| ())
     }
 
     // ---- Secrets ----
@@ -252,7 +288,9 @@ impl Client {
 
     /// `GET /v1.0/healthz`: Ok when the sidecar is ready.
     pub async fn healthz(&self) -> Result<()> {
-        self.send_ok(DaprRequest::new(Method::GET, "/v1.0/healthz".into())).await.map(|_| ())
+        self.send_ok(DaprRequest::new(Method::GET, "/v1.0/healthz".into()))
+            .await
+            .map(|_| ())
     }
 
     /// Polls `healthz` until it answers Ok or `timeout` passes.
@@ -281,7 +319,9 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>> {
         let frame = frame.map_err(|e| Error::Transport(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > limit {
-                return Err(Error::Transport(format!("response larger than {limit} bytes")));
+                return Err(Error::Transport(format!(
+                    "response larger than {limit} bytes"
+                )));
             }
             out.extend_from_slice(&data);
         }

@@ -53,7 +53,10 @@ impl Config {
                 "sidecar endpoint must be an http(s) URL: {endpoint:?}"
             )));
         }
-        Ok(Self { endpoint, api_token: non_empty(ENV_API_TOKEN) })
+        Ok(Self {
+            endpoint,
+            api_token: non_empty(ENV_API_TOKEN),
+        })
     }
 
     /// Resolves settings from the process environment.
@@ -68,8 +71,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 

@@ -67,7 +67,11 @@ impl Error {
             message: String,
         }
         match serde_json::from_slice::<Body>(body) {
-            Ok(b) => Error::Dapr { status, error_code: b.error_code, message: b.message },
+            Ok(b) => Error::Dapr {
+                status,
+                error_code: b.error_code,
+                message: b.message,
+            },
             Err(_) => Error::Dapr {
                 status,
                 error_code: String::new(),
@@ -80,10 +84,18 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Dapr { status, error_code, message } if error_code.is_empty() => {
+            Error::Dapr {
+                status,
+                error_code,
+                message,
+            } if error_code.is_empty() => {
                 write!(f, "dapr sidecar answered {status}: {message}")
             }
-            Error::Dapr { status, error_code, message } => {
+            Error::Dapr {
+                status,
+                error_code,
+                message,
+            } => {
                 write!(f, "dapr sidecar answered {status} {error_code}: {message}")
             }
             Error::Transport(m) => write!(f, "cannot reach the dapr sidecar: {m}"),

@@ -81,8 +81,12 @@ mod tests {
 
     #[test]
     fn builds_invoke_path() {
-        let r = invoke_request("events-service", Method::GET, "/events?limit=5", vec![]).expect("req");
-        assert_eq!(r.path_and_query, "/v1.0/invoke/events-service/method/events?limit=5");
+        let r =
+            invoke_request("events-service", Method::GET, "/events?limit=5", vec![]).expect("req");
+        assert_eq!(
+            r.path_and_query,
+            "/v1.0/invoke/events-service/method/events?limit=5"
+        );
         let r = invoke_request("a b", Method::POST, "x/y z", b"1".to_vec()).expect("req");
         assert_eq!(r.path_and_query, "/v1.0/invoke/a%20b/method/x/y%20z");
         assert_eq!(r.body, b"1");
@@ -99,7 +103,11 @@ mod tests {
             body: br#"{"errorCode":"ERR_DIRECT_INVOKE","message":"fail"}"#.to_vec(),
         };
         assert!(r.is_sidecar_error());
-        let app = InvokeResponse { status: 400, headers: HeaderMap::new(), body: br#"{"error":"x"}"#.to_vec() };
+        let app = InvokeResponse {
+            status: 400,
+            headers: HeaderMap::new(),
+            body: br#"{"error":"x"}"#.to_vec(),
+        };
         assert!(!app.is_sidecar_error());
     }
 }

@@ -6,7 +6,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters escaped in a path segment: everything but RFC 3986 unreserved.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes one path segment so a key like `a/b?c` stays one segment.
 pub fn segment(s: &str) -> String {
@@ -34,13 +38,21 @@ pub struct DaprRequest {
 impl DaprRequest {
     /// A request with no body.
     pub fn new(method: Method, path_and_query: String) -> Self {
-        Self { method, path_and_query, headers: HeaderMap::new(), body: Vec::new() }
+        Self {
+            method,
+            path_and_query,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+        }
     }
 
     /// Sets a JSON body.
     pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Result<Self> {
         self.body = serde_json::to_vec(value).map_err(Error::Encode)?;
-        self.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        self.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         Ok(self)
     }
 
@@ -49,7 +61,10 @@ impl DaprRequest {
     /// invocation with an idempotent method.
     pub fn is_retryable(&self) -> bool {
         if self.path_and_query.starts_with("/v1.0/invoke/") {
-            matches!(self.method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS)
+            matches!(
+                self.method,
+                Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+            )
         } else {
             true
         }
@@ -101,7 +116,11 @@ mod tests {
         assert_eq!(segment("a/b?c d"), "a%2Fb%3Fc%20d");
         assert_eq!(segment("client:127.0.0.1"), "client%3A127.0.0.1");
         assert_eq!(
-            path("/v1.0/state", &["store", "k/1"], &[("metadata.ttlInSeconds", "5".into())]),
+            path(
+                "/v1.0/state",
+                &["store", "k/1"],
+                &[("metadata.ttlInSeconds", "5".into())]
+            ),
             "/v1.0/state/store/k%2F1?metadata.ttlInSeconds=5"
         );
     }

@@ -26,7 +26,10 @@ impl std::fmt::Debug for Secret {
 pub fn get_request(store: &str, key: &str) -> Result<DaprRequest> {
     non_empty("secret store name", store)?;
     non_empty("secret key", key)?;
-    Ok(DaprRequest::new(Method::GET, path("/v1.0/secrets", &[store, key], &[])))
+    Ok(DaprRequest::new(
+        Method::GET,
+        path("/v1.0/secrets", &[store, key], &[]),
+    ))
 }
 
 /// Decodes a secret answer.
@@ -34,7 +37,9 @@ pub fn decode_get(status: u16, body: &[u8]) -> Result<Secret> {
     if status != 200 {
         return Err(Error::from_response(status, body));
     }
-    serde_json::from_slice(body).map(Secret).map_err(Error::Decode)
+    serde_json::from_slice(body)
+        .map(Secret)
+        .map_err(Error::Decode)
 }
 
 #[cfg(test)]
@@ -46,7 +51,10 @@ mod tests {
         let s = decode_get(200, br#"{"db-url":"mysql://u:hunter2@h/db"}"#).expect("secret");
         assert_eq!(s.get("db-url"), Some("mysql://u:hunter2@h/db"));
         assert!(!format!("{s:?}").contains("hunter2"));
-        assert_eq!(get_request("st", "db-url").expect("req").path_and_query, "/v1.0/secrets/st/db-url");
+        assert_eq!(
+            get_request("st", "db-url").expect("req").path_and_query,
+            "/v1.0/secrets/st/db-url"
+        );
     }
 
     #[test]

@@ -41,7 +41,10 @@ impl StateOptions {
     /// First-write concurrency, strong consistency: the usual pair for
     /// compare-and-swap loops.
     pub fn first_write() -> Self {
-        Self { concurrency: Some(Concurrency::FirstWrite), consistency: Some(Consistency::Strong) }
+        Self {
+            concurrency: Some(Concurrency::FirstWrite),
+            consistency: Some(Consistency::Strong),
+        }
     }
 }
 
@@ -107,13 +110,18 @@ impl<T> SaveItem<T> {
 
     /// Expire the item after `seconds` (stores with TTL support).
     pub fn ttl_seconds(mut self, seconds: u64) -> Self {
-        self.metadata.insert("ttlInSeconds".into(), seconds.to_string());
+        self.metadata
+            .insert("ttlInSeconds".into(), seconds.to_string());
         self
     }
 }
 
 /// `GET /v1.0/state/{store}/{key}`.
-pub fn get_request(store: &str, key: &str, consistency: Option<Consistency>) -> Result<DaprRequest> {
+pub fn get_request(
+    store: &str,
+    key: &str,
+    consistency: Option<Consistency>,
+) -> Result<DaprRequest> {
     non_empty("state store name", store)?;
     non_empty("state key", key)?;
     let query = match consistency {
@@ -121,7 +129,10 @@ pub fn get_request(store: &str, key: &str, consistency: Option<Consistency>) -> 
         Some(Consistency::Eventual) => vec![("consistency", "eventual".to_string())],
         None => vec![],
     };
-    Ok(DaprRequest::new(Method::GET, path("/v1.0/state", &[store, key], &query)))
+    Ok(DaprRequest::new(
+        Method::GET,
+        path("/v1.0/state", &[store, key], &query),
+    ))
 }
 
 /// Decodes a get answer: 204 (or an empty body) means the key is missing.
@@ -135,7 +146,10 @@ pub fn decode_get<T: serde::de::DeserializeOwned>(
         200 if body.is_empty() => Ok(None),
         200 => {
             let value = serde_json::from_slice(body).map_err(Error::Decode)?;
-            Ok(Some(StateEntry { value, etag: etag.map(|e| ETag(e.to_string())) }))
+            Ok(Some(StateEntry {
+                value,
+                etag: etag.map(|e| ETag(e.to_string())),
+            }))
         }
         _ => Err(Error::from_response(status, body)),
     }
@@ -164,10 +178,26 @@ pub fn delete_request(
     non_empty("state key", key)?;
     let mut query = Vec::new();
     if let Some(c) = options.concurrency {
-        query.push(("concurrency", if c == Concurrency::FirstWrite { "first-write" } else { "last-write" }.to_string()));
+        query.push((
+            "concurrency",
+            if c == Concurrency::FirstWrite {
+                "first-write"
+            } else {
+                "last-write"
+            }
+            .to_string(),
+        ));
     }
     if let Some(c) = options.consistency {
-        query.push(("consistency", if c == Consistency::Strong { "strong" } else { "eventual" }.to_string()));
+        query.push((
+            "consistency",
+            if c == Consistency::Strong {
+                "strong"
+            } else {
+                "eventual"
+            }
+            .to_string(),
+        ));
     }
     let req = DaprRequest::new(Method::DELETE, path("/v1.0/state", &[store, key], &query));
     match etag {
@@ -216,7 +246,9 @@ mod tests {
     fn missing_key_is_none() {
         assert_eq!(decode_get::<u8>(204, None, b"").expect("ok"), None);
         assert_eq!(decode_get::<u8>(200, None, b"").expect("ok"), None);
-        let e = decode_get::<u8>(200, Some("3"), b"42").expect("ok").expect("some");
+        let e = decode_get::<u8>(200, Some("3"), b"42")
+            .expect("ok")
+            .expect("some");
         assert_eq!((e.value, e.etag), (42, Some(ETag("3".into()))));
         assert!(decode_get::<u8>(200, None, b"nope").is_err());
         assert!(decode_get::<u8>(500, None, b"{}").is_err());
@@ -224,10 +256,21 @@ mod tests {
 
     #[test]
     fn delete_carries_if_match_and_options() {
-        let req = delete_request("s", "k", Some(&ETag("9".into())), StateOptions::first_write())
-            .expect("request");
-        assert_eq!(req.path_and_query, "/v1.0/state/s/k?concurrency=first-write&consistency=strong");
-        assert_eq!(req.headers.get("if-match").map(|v| v.as_bytes()), Some(&b"9"[..]));
+        let req = delete_request(
+            "s",
+            "k",
+            Some(&ETag("9".into())),
+            StateOptions::first_write(),
+        )
+        .expect("request");
+        assert_eq!(
+            req.path_and_query,
+            "/v1.0/state/s/k?concurrency=first-write&consistency=strong"
+        );
+        assert_eq!(
+            req.headers.get("if-match").map(|v| v.as_bytes()),
+            Some(&b"9"[..])
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::time::Duration;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
 };
 use wstd::io::{AsyncInputStream, AsyncOutputStream};
 use wstd::runtime::AsyncPollable;
@@ -32,11 +33,15 @@ impl Endpoint {
         } else if let Some(r) = url.strip_prefix("http://") {
             (false, r)
         } else {
-            return Err(Error::Config(format!("sidecar endpoint must be an http(s) URL: {url:?}")));
+            return Err(Error::Config(format!(
+                "sidecar endpoint must be an http(s) URL: {url:?}"
+            )));
         };
         let authority = rest.split('/').next().unwrap_or_default().to_string();
         if authority.is_empty() {
-            return Err(Error::Config(format!("sidecar endpoint has no host: {url:?}")));
+            return Err(Error::Config(format!(
+                "sidecar endpoint has no host: {url:?}"
+            )));
         }
         Ok(Self { https, authority })
     }
@@ -82,12 +87,20 @@ pub(crate) async fn exchange(
 ) -> Result<(u16, HeaderMap, Vec<u8>)> {
     let fields = Fields::new();
     for (name, value) in headers {
-        fields.append(name.as_str(), value.as_bytes()).map_err(|e| transport("header", e))?;
+        fields
+            .append(name.as_str(), value.as_bytes())
+            .map_err(|e| transport("header", e))?;
     }
     let request = OutgoingRequest::new(fields);
-    request.set_method(&wasi_method(method)).map_err(|()| Error::InvalidArgument("method".into()))?;
     request
-        .set_scheme(Some(if endpoint.https { &Scheme::Https } else { &Scheme::Http }))
+        .set_method(&wasi_method(method))
+        .map_err(|()| Error::InvalidArgument("method".into()))?;
+    request
+        .set_scheme(Some(if endpoint.https {
+            &Scheme::Https
+        } else {
+            &Scheme::Http
+        }))
         .map_err(|()| Error::InvalidArgument("scheme".into()))?;
     request
         .set_authority(Some(&endpoint.authority))
@@ -102,14 +115,18 @@ pub(crate) async fn exchange(
     let _ = options.set_first_byte_timeout(Some(nanos));
     let _ = options.set_between_bytes_timeout(Some(nanos));
 
-    let outgoing_body = request.body().map_err(|()| transport("request body", "taken"))?;
+    let outgoing_body = request
+        .body()
+        .map_err(|()| transport("request body", "taken"))?;
     let mut write_error = None;
     let future = if body.is_empty() {
         OutgoingBody::finish(outgoing_body, None).map_err(error_code)?;
         outgoing_handler::handle(request, Some(options)).map_err(error_code)?
     } else {
         let future = outgoing_handler::handle(request, Some(options)).map_err(error_code)?;
-        let stream = outgoing_body.write().map_err(|()| transport("request body", "stream taken"))?;
+        let stream = outgoing_body
+            .write()
+            .map_err(|()| transport("request body", "stream taken"))?;
         let stream = AsyncOutputStream::new(stream);
         let written = stream.write_all(body).await;
         drop(stream);
@@ -130,27 +147,41 @@ pub(crate) async fn exchange(
     let status = response.status();
     let mut out_headers = HeaderMap::new();
     for (name, value) in response.headers().entries() {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_bytes(&value)) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_bytes(&value),
+        ) {
             out_headers.append(n, v);
         }
     }
-    let incoming = response.consume().map_err(|()| transport("response body", "taken"))?;
+    let incoming = response
+        .consume()
+        .map_err(|()| transport("response body", "taken"))?;
     let data = read_all(&incoming, limit).await?;
     drop(IncomingBody::finish(incoming));
     Ok((status, out_headers, data))
 }
 
 async fn read_all(incoming: &IncomingBody, limit: usize) -> Result<Vec<u8>> {
-    let stream = AsyncInputStream::new(incoming.stream().map_err(|()| transport("response body", "stream taken"))?);
+    let stream = AsyncInputStream::new(
+        incoming
+            .stream()
+            .map_err(|()| transport("response body", "stream taken"))?,
+    );
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = stream.read(&mut buf).await.map_err(|e| transport("response body", e))?;
+        let n = stream
+            .read(&mut buf)
+            .await
+            .map_err(|e| transport("response body", e))?;
         if n == 0 {
             return Ok(out);
         }
         if out.len() + n > limit {
-            return Err(Error::Transport(format!("response larger than {limit} bytes")));
+            return Err(Error::Transport(format!(
+                "response larger than {limit} bytes"
+            )));
         }
         out.extend_from_slice(&buf[..n]);
     }

@@ -5,7 +5,10 @@
 //! wasi:http handler while it runs, which is fine for a p2 component that
 //! serves one request at a time.
 
-use events_service::{ApiError, CREATE_TABLE, EventRow, INSERT, LIST, NewEvent, Page, SELECT_BY_EVENT_ID, SELECT_BY_ID};
+use events_service::{
+    ApiError, CREATE_TABLE, EventRow, INSERT, LIST, NewEvent, Page, SELECT_BY_EVENT_ID,
+    SELECT_BY_ID,
+};
 use mysql_async::prelude::*;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use std::cell::RefCell;
@@ -37,18 +40,32 @@ pub fn configure(url: &str) -> Result<(), ApiError> {
         ApiError::unavailable("the database is misconfigured")
     })?;
     let opts = OptsBuilder::from_opts(opts)
-        .pool_opts(PoolOpts::default().with_constraints(PoolConstraints::new(0, 4).unwrap_or_default()))
+        .pool_opts(
+            PoolOpts::default().with_constraints(PoolConstraints::new(0, 4).unwrap_or_default()),
+        )
         .conn_ttl(Some(Duration::from_secs(300)));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| ApiError::new(500, "internal", format!("cannot start the database runtime: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                500,
+                "internal",
+                format!("cannot start the database runtime: {e}"),
+            )
+        })?;
     // Pool::new spawns nothing until first use, but needs the runtime entered.
     let pool = {
         let _guard = rt.enter();
         Pool::new(opts)
     };
-    DB.with(|d| *d.borrow_mut() = Some(Db { rt, pool, table_ready: false }));
+    DB.with(|d| {
+        *d.borrow_mut() = Some(Db {
+            rt,
+            pool,
+            table_ready: false,
+        })
+    });
     Ok(())
 }
 
@@ -71,7 +88,9 @@ fn with_conn<T>(
 ) -> Result<T, ApiError> {
     DB.with(|cell| {
         let mut guard = cell.borrow_mut();
-        let db = guard.as_mut().ok_or_else(|| ApiError::unavailable("the database is not configured"))?;
+        let db = guard
+            .as_mut()
+            .ok_or_else(|| ApiError::unavailable("the database is not configured"))?;
         let pool = db.pool.clone();
         let ensure_table = !db.table_ready;
         let result = db.rt.block_on(async move {
@@ -98,7 +117,12 @@ fn with_conn<T>(
 }
 
 fn row(r: (u64, u64, String, u64)) -> EventRow {
-    EventRow { id: r.0, event_ts: r.1, op_type: r.2, input_size: r.3 }
+    EventRow {
+        id: r.0,
+        event_ts: r.1,
+        op_type: r.2,
+        input_size: r.3,
+    }
 }
 
 /// `GET /init`.
@@ -109,7 +133,12 @@ pub fn init() -> Result<(), ApiError> {
 /// Stores an event and returns its row (the existing one for a repeated id).
 pub fn insert(ev: NewEvent) -> Result<EventRow, ApiError> {
     let found = with_conn(async move |c| {
-        let params = (ev.event_id.clone(), ev.event_ts, ev.op_type.clone(), ev.input_size);
+        let params = (
+            ev.event_id.clone(),
+            ev.event_ts,
+            ev.op_type.clone(),
+            ev.input_size,
+        );
         c.exec_drop(INSERT, params).await?;
         let id = c.last_insert_id();
         match (&ev.event_id, id) {
@@ -118,7 +147,13 @@ pub fn insert(ev: NewEvent) -> Result<EventRow, ApiError> {
             (None, None) => Ok(None),
         }
     })?;
-    found.map(row).ok_or_else(|| ApiError::new(500, "database_error", "the stored event could not be read back"))
+    found.map(row).ok_or_else(|| {
+        ApiError::new(
+            500,
+            "database_error",
+            "the stored event could not be read back",
+        )
+    })
 }
 
 /// A page of events, newest first.

@@ -2,7 +2,9 @@
 
 use crate::db;
 use dapr::Client;
-use events_service::{ApiError, DB_URL_SECRET, MAX_BODY_BYTES, parse_new_event, parse_page, secret_store};
+use events_service::{
+    ApiError, DB_URL_SECRET, MAX_BODY_BYTES, parse_new_event, parse_page, secret_store,
+};
 use http::Method;
 use service_common::service::{error_response, json_response, read_body};
 use wstd::http::{Body, Request, Response};
@@ -10,13 +12,16 @@ use wstd::http::{Body, Request, Response};
 pub async fn route(req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let result = match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz" | "/health") => {
-            Ok(json_response(200, &serde_json::json!({"status": "ok", "app": "events-service"})))
-        }
+        (&Method::GET, "/healthz" | "/health") => Ok(json_response(
+            200,
+            &serde_json::json!({"status": "ok", "app": "events-service"}),
+        )),
         (&Method::GET, "/init") => init().await,
         (&Method::POST, "/events" | "/create_event") => create(req).await,
         (&Method::GET, "/events") => list(req.uri().query()).await,
-        (_, "/init" | "/events" | "/create_event" | "/healthz" | "/health") => Err(ApiError::method_not_allowed()),
+        (_, "/init" | "/events" | "/create_event" | "/healthz" | "/health") => {
+            Err(ApiError::method_not_allowed())
+        }
         _ => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -28,10 +33,13 @@ async fn ensure_db() -> Result<(), ApiError> {
         return Ok(());
     }
     let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let secret = dapr.get_secret(&secret_store(), DB_URL_SECRET).await.map_err(|e| {
-        eprintln!("cannot read secret {DB_URL_SECRET}: {e}");
-        ApiError::unavailable("the secret store is unavailable")
-    })?;
+    let secret = dapr
+        .get_secret(&secret_store(), DB_URL_SECRET)
+        .await
+        .map_err(|e| {
+            eprintln!("cannot read secret {DB_URL_SECRET}: {e}");
+            ApiError::unavailable("the secret store is unavailable")
+        })?;
     let url = secret.get(DB_URL_SECRET).ok_or_else(|| {
         eprintln!("secret {DB_URL_SECRET} has no value named {DB_URL_SECRET}");
         ApiError::unavailable("the database is misconfigured")

@@ -26,7 +26,8 @@ pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS events (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 
 /// Inserts an event; a repeated `event_id` leaves the first row as it was.
-pub const INSERT: &str = "INSERT INTO events (event_id, event_ts, op_type, input_size) VALUES (?, ?, ?, ?)
+pub const INSERT: &str =
+    "INSERT INTO events (event_id, event_ts, op_type, input_size) VALUES (?, ?, ?, ?)
     ON DUPLICATE KEY UPDATE id = id";
 
 /// The row for an `event_id`.
@@ -77,26 +78,45 @@ pub struct NewEvent {
 /// Parses and validates a `POST /events` body.
 pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(400, "empty_body", "expected a JSON object {event_ts, op_type, input_size}"));
+        return Err(ApiError::new(
+            400,
+            "empty_body",
+            "expected a JSON object {event_ts, op_type, input_size}",
+        ));
     }
     let ev: NewEvent = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(400, "invalid_json", format!("invalid event: {e}")))?;
     let token_ok = |s: &str, max: usize| {
-        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        !s.is_empty()
+            && s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
     };
     if !token_ok(&ev.op_type, 32) {
-        return Err(ApiError::new(400, "invalid_field", "op_type must be 1-32 characters of [A-Za-z0-9-_.:]"));
+        return Err(ApiError::new(
+            400,
+            "invalid_field",
+            "op_type must be 1-32 characters of [A-Za-z0-9-_.:]",
+        ));
     }
     if let Some(id) = &ev.event_id
         && !token_ok(id, 64)
     {
-        return Err(ApiError::new(400, "invalid_field", "event_id must be 1-64 characters of [A-Za-z0-9-_.:]"));
+        return Err(ApiError::new(
+            400,
+            "invalid_field",
+            "event_id must be 1-64 characters of [A-Za-z0-9-_.:]",
+        ));
     }
     // MySQL BIGINT UNSIGNED holds any u64, but JSON consumers do not: keep
     // values exact in a JavaScript number.
     const MAX_SAFE: u64 = (1 << 53) - 1;
     if ev.event_ts > MAX_SAFE || ev.input_size > MAX_SAFE {
-        return Err(ApiError::new(400, "invalid_field", "event_ts and input_size must be below 2^53"));
+        return Err(ApiError::new(
+            400,
+            "invalid_field",
+            "event_ts and input_size must be below 2^53",
+        ));
     }
     Ok(ev)
 }
@@ -112,7 +132,10 @@ pub struct Page {
 
 /// Parses `limit` and `before` from a query string; unknown keys are ignored.
 pub fn parse_page(query: Option<&str>) -> Result<Page, ApiError> {
-    let mut page = Page { limit: DEFAULT_LIMIT, before: u64::MAX };
+    let mut page = Page {
+        limit: DEFAULT_LIMIT,
+        before: u64::MAX,
+    };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
@@ -121,11 +144,16 @@ pub fn parse_page(query: Option<&str>) -> Result<Page, ApiError> {
                     .parse::<u32>()
                     .ok()
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer in 1..={MAX_LIMIT}")))?;
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "limit must be an integer in 1..={MAX_LIMIT}"
+                        ))
+                    })?;
             }
             "before" => {
-                page.before =
-                    v.parse::<u64>().map_err(|_| ApiError::bad_request("before must be an event id (an integer)"))?;
+                page.before = v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request("before must be an event id (an integer)")
+                })?;
             }
             _ => {}
         }
@@ -147,12 +175,19 @@ mod tests {
 
     #[test]
     fn valid_event() {
-        let e = parse_new_event(br#"{"event_ts":1665358852918,"op_type":"grayscale","input_size":68016}"#)
-            .expect("valid");
+        let e = parse_new_event(
+            br#"{"event_ts":1665358852918,"op_type":"grayscale","input_size":68016}"#,
+        )
+        .expect("valid");
         assert_eq!(e.event_id, None);
-        assert_eq!((e.event_ts, e.op_type.as_str(), e.input_size), (1665358852918, "grayscale", 68016));
-        let e = parse_new_event(br#"{"event_id":"ab-1","event_ts":1,"op_type":"classify","input_size":0,"x":1}"#)
-            .expect("valid");
+        assert_eq!(
+            (e.event_ts, e.op_type.as_str(), e.input_size),
+            (1665358852918, "grayscale", 68016)
+        );
+        let e = parse_new_event(
+            br#"{"event_id":"ab-1","event_ts":1,"op_type":"classify","input_size":0,"x":1}"#,
+        )
+        .expect("valid");
         assert_eq!(e.event_id.as_deref(), Some("ab-1"));
     }
 
@@ -179,8 +214,20 @@ mod tests {
 
     #[test]
     fn paging() {
-        assert_eq!(parse_page(None).expect("ok"), Page { limit: 100, before: u64::MAX });
-        assert_eq!(parse_page(Some("limit=5&before=10&x=y")).expect("ok"), Page { limit: 5, before: 10 });
+        assert_eq!(
+            parse_page(None).expect("ok"),
+            Page {
+                limit: 100,
+                before: u64::MAX
+            }
+        );
+        assert_eq!(
+            parse_page(Some("limit=5&before=10&x=y")).expect("ok"),
+            Page {
+                limit: 5,
+                before: 10
+            }
+        );
         for bad in ["limit=0", "limit=1001", "limit=abc", "before=-1", "limit"] {
             assert_eq!(parse_page(Some(bad)).expect_err(bad).status, 400);
         }

@@ -8,10 +8,15 @@ async fn main(
     use service_common::ApiError;
     use service_common::service::{error_response, json_response};
     Ok(match (req.method(), req.uri().path()) {
-        (&http::Method::GET, "/healthz" | "/health") => {
-            json_response(200, &serde_json::json!({"status": "ok", "app": "image-api-classify"}))
-        }
-        _ => error_response(&ApiError::new(501, "not_implemented", "image-api-classify is not implemented yet")),
+        (&http::Method::GET, "/healthz" | "/health") => json_response(
+            200,
+            &serde_json::json!({"status": "ok", "app": "image-api-classify"}),
+        ),
+        _ => error_response(&ApiError::new(
+            501,
+            "not_implemented",
+            "image-api-classify is not implemented yet",
+        )),
     })
 }
 

@@ -3,12 +3,12 @@
 use base64::Engine;
 use dapr::Client;
 use http::Method;
+use image_api_grayscale::{Encoding, grayscale, negotiate};
 use service_common::service::{
-    bytes_response, caller, enforce_rate_limit, error_response, flush_outbox, json_response, read_body,
-    record_event,
+    bytes_response, caller, enforce_rate_limit, error_response, flush_outbox, json_response,
+    read_body, record_event,
 };
 use service_common::{ApiError, ImageLimits, RatePolicy};
-use image_api_grayscale::{Encoding, grayscale, negotiate};
 use std::time::Duration;
 use wstd::http::{Body, Request, Response};
 
@@ -18,9 +18,10 @@ const OP_TYPE: &str = "grayscale";
 pub async fn route(req: Request<Body>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let result = match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz" | "/health") => {
-            Ok(json_response(200, &serde_json::json!({"status": "ok", "app": APP_ID})))
-        }
+        (&Method::GET, "/healthz" | "/health") => Ok(json_response(
+            200,
+            &serde_json::json!({"status": "ok", "app": APP_ID}),
+        )),
         (&Method::POST, "/grayscale") => handle_grayscale(req).await,
         (_, "/grayscale" | "/healthz" | "/health") => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found()),
@@ -47,13 +48,18 @@ async fn handle_grayscale(req: Request<Body>) -> Result<Response<Body>, ApiError
     })
     .detach();
 
-    let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+    let accept = parts
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
     Ok(match negotiate(accept) {
         Encoding::Raw => bytes_response(200, out.content_type(), out.bytes),
         Encoding::Base64 => bytes_response(
             200,
             "text/plain; charset=utf-8",
-            base64::engine::general_purpose::STANDARD.encode(&out.bytes).into_bytes(),
+            base64::engine::general_purpose::STANDARD
+                .encode(&out.bytes)
+                .into_bytes(),
         ),
     })
 }

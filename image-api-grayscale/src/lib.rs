@@ -31,7 +31,11 @@ pub struct Grayscaled {
 impl Grayscaled {
     /// MIME type of [`Self::bytes`].
     pub fn content_type(&self) -> &'static str {
-        if self.format == ImageFormat::Gif { "image/gif" } else { "image/png" }
+        if self.format == ImageFormat::Gif {
+            "image/gif"
+        } else {
+            "image/png"
+        }
     }
 }
 
@@ -47,11 +51,26 @@ pub enum Encoding {
 /// Picks the answer encoding from an `Accept` header.
 pub fn negotiate(accept: Option<&str>) -> Encoding {
     let wants_raw = accept.is_some_and(|a| {
-        a.split(',').map(|m| m.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).any(|m| {
-            m == "image/png" || m == "image/gif" || m == "image/*" || m == "application/octet-stream"
-        })
+        a.split(',')
+            .map(|m| {
+                m.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .any(|m| {
+                m == "image/png"
+                    || m == "image/gif"
+                    || m == "image/*"
+                    || m == "application/octet-stream"
+            })
     });
-    if wants_raw { Encoding::Raw } else { Encoding::Base64 }
+    if wants_raw {
+        Encoding::Raw
+    } else {
+        Encoding::Base64
+    }
 }
 
 /// Converts an uploaded image to grayscale. GIFs stay GIFs (all frames,
@@ -66,7 +85,8 @@ pub fn grayscale(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiEr
     let mut out = Vec::with_capacity(bytes.len() / 2);
     // Fast deflate: the output is re-encoded for every request and size
     // matters less than latency here.
-    let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+    let encoder =
+        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
     let result = if img.color().has_alpha() {
         let gray = img.to_luma_alpha8();
         encoder.write_image(gray.as_raw(), width, height, image::ExtendedColorType::La8)
@@ -74,8 +94,14 @@ pub fn grayscale(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiEr
         let gray = img.to_luma8();
         encoder.write_image(gray.as_raw(), width, height, image::ExtendedColorType::L8)
     };
-    result.map_err(|e| ApiError::new(500, "encode_failed", format!("could not encode PNG: {e}")))?;
-    Ok(Grayscaled { bytes: out, format: ImageFormat::Png, width, height })
+    result
+        .map_err(|e| ApiError::new(500, "encode_failed", format!("could not encode PNG: {e}")))?;
+    Ok(Grayscaled {
+        bytes: out,
+        format: ImageFormat::Png,
+        width,
+        height,
+    })
 }
 
 fn grayscale_gif(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiError> {
@@ -93,11 +119,16 @@ fn grayscale_gif(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiEr
             gray_rgba_in_place(&mut buf);
             Frame::from_parts(buf, left, top, delay)
         });
-        encoder
-            .encode_frames(gray_frames)
-            .map_err(|e| ApiError::new(500, "encode_failed", format!("could not encode GIF: {e}")))?;
+        encoder.encode_frames(gray_frames).map_err(|e| {
+            ApiError::new(500, "encode_failed", format!("could not encode GIF: {e}"))
+        })?;
     }
-    Ok(Grayscaled { bytes: out, format: ImageFormat::Gif, width: info.width, height: info.height })
+    Ok(Grayscaled {
+        bytes: out,
+        format: ImageFormat::Gif,
+        width: info.width,
+        height: info.height,
+    })
 }
 
 /// Rec. 709 luma, the weights `image` uses for `to_luma8`, keeping alpha.
@@ -126,12 +157,18 @@ mod tests {
     }
 
     fn colourful(w: u32, h: u32) -> DynamicImage {
-        DynamicImage::ImageRgb8(ImageBuffer::from_fn(w, h, |x, y| Rgb([(x * 40) as u8, (y * 60) as u8, 200])))
+        DynamicImage::ImageRgb8(ImageBuffer::from_fn(w, h, |x, y| {
+            Rgb([(x * 40) as u8, (y * 60) as u8, 200])
+        }))
     }
 
     #[test]
     fn jpeg_becomes_gray_png_of_same_size() {
-        let out = grayscale(&encode(colourful(13, 7), ImageFormat::Jpeg), &ImageLimits::default()).expect("ok");
+        let out = grayscale(
+            &encode(colourful(13, 7), ImageFormat::Jpeg),
+            &ImageLimits::default(),
+        )
+        .expect("ok");
         assert_eq!(out.format, ImageFormat::Png);
         let back = image::load_from_memory(&out.bytes).expect("decodes");
         assert_eq!((back.width(), back.height()), (13, 7));
@@ -149,10 +186,16 @@ mod tests {
 
     #[test]
     fn gif_stays_gif_and_gray() {
-        let out = grayscale(&encode(colourful(9, 5), ImageFormat::Gif), &ImageLimits::default()).expect("ok");
+        let out = grayscale(
+            &encode(colourful(9, 5), ImageFormat::Gif),
+            &ImageLimits::default(),
+        )
+        .expect("ok");
         assert_eq!(out.format, ImageFormat::Gif);
         assert_eq!(out.content_type(), "image/gif");
-        let back = image::load_from_memory(&out.bytes).expect("decodes").to_rgb8();
+        let back = image::load_from_memory(&out.bytes)
+            .expect("decodes")
+            .to_rgb8();
         assert_eq!(back.dimensions(), (9, 5));
         assert!(back.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
     }
@@ -164,7 +207,10 @@ mod tests {
         assert_eq!(grayscale(b"GIF89a garbage", &l).unwrap_err().status, 422);
         assert_eq!(grayscale(b"%PDF-1.4", &l).unwrap_err().status, 415);
         let png = encode(colourful(8, 8), ImageFormat::Png);
-        assert_eq!(grayscale(&png[..png.len() - 20], &l).unwrap_err().status, 422);
+        assert_eq!(
+            grayscale(&png[..png.len() - 20], &l).unwrap_err().status,
+            422
+        );
     }
 
     #[test]

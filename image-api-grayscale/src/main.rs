@@ -5,7 +5,9 @@ mod handler;
 
 #[cfg(target_os = "wasi")]
 #[wstd::http_server]
-async fn main(req: wstd::http::Request<wstd::http::Body>) -> Result<wstd::http::Response<wstd::http::Body>, wstd::http::Error> {
+async fn main(
+    req: wstd::http::Request<wstd::http::Body>,
+) -> Result<wstd::http::Response<wstd::http::Body>, wstd::http::Error> {
     Ok(handler::route(req).await)
 }
 

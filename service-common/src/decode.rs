@@ -21,8 +21,13 @@ pub struct ImageInfo {
 }
 
 /// Formats we accept.
-pub const SUPPORTED: &[ImageFormat] =
-    &[ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::WebP];
+pub const SUPPORTED: &[ImageFormat] = &[
+    ImageFormat::Png,
+    ImageFormat::Jpeg,
+    ImageFormat::Gif,
+    ImageFormat::Bmp,
+    ImageFormat::WebP,
+];
 
 fn decoder_limits(limits: &ImageLimits) -> image::Limits {
     let mut l = image::Limits::default();
@@ -33,25 +38,48 @@ fn decoder_limits(limits: &ImageLimits) -> image::Limits {
 }
 
 fn invalid(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(422, "invalid_image", format!("the image could not be decoded: {e}"))
+    ApiError::new(
+        422,
+        "invalid_image",
+        format!("the image could not be decoded: {e}"),
+    )
 }
 
 /// Sniffs the format and checks the declared dimensions without decoding pixels.
 pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::new(400, "empty_body", "the request body is empty; send image bytes"));
+        return Err(ApiError::new(
+            400,
+            "empty_body",
+            "the request body is empty; send image bytes",
+        ));
     }
     let format = image::guess_format(bytes)
         .ok()
         .filter(|f| SUPPORTED.contains(f))
         .ok_or_else(|| {
-            ApiError::new(415, "unsupported_media_type", "not an image (expected PNG, JPEG, GIF, BMP or WebP)")
+            ApiError::new(
+                415,
+                "unsupported_media_type",
+                "not an image (expected PNG, JPEG, GIF, BMP or WebP)",
+            )
         })?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.no_limits(); // header only; limits are checked below with a clear error
-    let (width, height) = reader.into_dimensions().map_err(invalid)?;
+    let (width, height) = reader.into_dimensions().map_err(map_decode_error)?;
     check_dimensions(width, height, limits)?;
-    Ok(ImageInfo { format, width, height })
+    // JPEG decoders fill a cut-off image with gray instead of failing; the
+    // end-of-image marker tells a whole file from a truncated one. (0xFF in
+    // entropy-coded data is always followed by 0x00 or a restart marker, so
+    // FF D9 cannot occur there by chance.)
+    if format == ImageFormat::Jpeg && !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Err(invalid("truncated JPEG (no end-of-image marker)"));
+    }
+    Ok(ImageInfo {
+        format,
+        width,
+        height,
+    })
 }
 
 /// Refuses empty or oversized declared dimensions.
@@ -59,7 +87,10 @@ pub fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result
     if width == 0 || height == 0 {
         return Err(invalid("zero width or height"));
     }
-    if width > limits.max_side || height > limits.max_side || u64::from(width) * u64::from(height) > limits.max_pixels {
+    if width > limits.max_side
+        || height > limits.max_side
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
         return Err(ApiError::new(
             422,
             "image_too_large",
@@ -89,7 +120,9 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
         return Err(ApiError::new(415, "unsupported_media_type", "not a GIF"));
     }
     let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(map_decode_error)?;
-    decoder.set_limits(decoder_limits(limits)).map_err(map_decode_error)?;
+    decoder
+        .set_limits(decoder_limits(limits))
+        .map_err(map_decode_error)?;
     let mut frames = Vec::new();
     for frame in decoder.into_frames() {
         if frames.len() == limits.max_frames {
@@ -107,10 +140,56 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
     Ok(frames)
 }
 
+/// A decompression bomb for tests: a well-formed PNG signature and IHDR
+/// chunk (valid CRC) declaring `width` x `height`, then one tiny IDAT.
+#[doc(hidden)]
+pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
 fn map_decode_error(e: image::ImageError) -> ApiError {
     match e {
-        image::ImageError::Limits(l) => ApiError::new(422, "image_too_large", format!("image exceeds decoding limits: {l}")),
-        image::ImageError::Unsupported(u) => ApiError::new(415, "unsupported_media_type", u.to_string()),
+        image::ImageError::Limits(l) => ApiError::new(
+            422,
+            "image_too_large",
+            format!("image exceeds decoding limits: {l}"),
+        ),
+        image::ImageError::Unsupported(u) => {
+            ApiError::new(415, "unsupported_media_type", u.to_string())
+        }
         other => invalid(other),
     }
 }
@@ -123,7 +202,9 @@ mod tests {
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = ImageBuffer::from_fn(w, h, |x, y| Rgb([x as u8, y as u8, 7]));
         let mut out = Cursor::new(Vec::new());
-        DynamicImage::ImageRgb8(img).write_to(&mut out, ImageFormat::Png).expect("encode");
+        DynamicImage::ImageRgb8(img)
+            .write_to(&mut out, ImageFormat::Png)
+            .expect("encode");
         out.into_inner()
     }
 
@@ -131,8 +212,14 @@ mod tests {
     fn rejects_empty_and_non_images() {
         let l = ImageLimits::default();
         assert_eq!(probe(b"", &l).unwrap_err().status, 400);
-        assert_eq!(probe(b"hello world, not an image", &l).unwrap_err().status, 415);
-        assert_eq!(probe(b"<svg></svg>", &l).unwrap_err().code, "unsupported_media_type");
+        assert_eq!(
+            probe(b"hello world, not an image", &l).unwrap_err().status,
+            415
+        );
+        assert_eq!(
+            probe(b"<svg></svg>", &l).unwrap_err().code,
+            "unsupported_media_type"
+        );
     }
 
     #[test]
@@ -148,20 +235,46 @@ mod tests {
     #[test]
     fn declared_size_is_checked_before_decoding() {
         // A valid PNG header declaring 100000x100000, with no pixel data.
-        let mut bomb = png(1, 1);
-        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-        let e = probe(&bomb, &ImageLimits::default()).unwrap_err();
+        let e = probe(&png_bomb(100_000, 100_000), &ImageLimits::default()).unwrap_err();
         assert_eq!((e.status, e.code), (422, "image_too_large"));
-        let small = ImageLimits { max_pixels: 100, ..Default::default() };
-        assert_eq!(decode(&png(11, 10), &small).unwrap_err().code, "image_too_large");
+        let small = ImageLimits {
+            max_pixels: 100,
+            ..Default::default()
+        };
+        assert_eq!(
+            decode(&png(11, 10), &small).unwrap_err().code,
+            "image_too_large"
+        );
         assert!(decode(&png(10, 10), &small).is_ok());
+        // Within limits but truncated pixel data: invalid, not a panic.
+        assert_eq!(
+            decode(&png_bomb(50, 50), &ImageLimits::default())
+                .unwrap_err()
+                .code,
+            "invalid_image"
+        );
+    }
+
+    #[test]
+    fn truncated_jpeg_is_422() {
+        let mut out = Cursor::new(Vec::new());
+        let img = DynamicImage::ImageRgb8(ImageBuffer::from_fn(64, 64, |x, y| {
+            Rgb([x as u8, y as u8, 9])
+        }));
+        img.write_to(&mut out, ImageFormat::Jpeg).expect("encode");
+        let jpg = out.into_inner();
+        assert!(decode(&jpg, &ImageLimits::default()).is_ok());
+        let e = decode(&jpg[..jpg.len() * 2 / 3], &ImageLimits::default()).unwrap_err();
+        assert_eq!((e.status, e.code), (422, "invalid_image"));
     }
 
     #[test]
     fn decodes_png() {
         let (info, img) = decode(&png(5, 3), &ImageLimits::default()).expect("decode");
-        assert_eq!((info.format, info.width, info.height), (ImageFormat::Png, 5, 3));
+        assert_eq!(
+            (info.format, info.width, info.height),
+            (ImageFormat::Png, 5, 3)
+        );
         assert_eq!((img.width(), img.height()), (5, 3));
     }
 }

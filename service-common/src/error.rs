@@ -26,7 +26,12 @@ struct Body<'a> {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// 400 with code `bad_request`.
@@ -41,12 +46,20 @@ impl ApiError {
 
     /// 405 with code `method_not_allowed`.
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "method_not_allowed", "method not allowed on this route")
+        Self::new(
+            405,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
     }
 
     /// 413 with code `payload_too_large`.
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "payload_too_large", format!("body larger than the {limit}-byte limit"))
+        Self::new(
+            413,
+            "payload_too_large",
+            format!("body larger than the {limit}-byte limit"),
+        )
     }
 
     /// 503 with code `unavailable`.
@@ -58,15 +71,24 @@ impl ApiError {
     pub fn rate_limited(retry_after: u64) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(429, "rate_limited", format!("too many requests; retry in {retry_after} s"))
+            ..Self::new(
+                429,
+                "rate_limited",
+                format!("too many requests; retry in {retry_after} s"),
+            )
         }
     }
 
     /// The JSON body.
     pub fn to_json(&self) -> Vec<u8> {
-        let body = Body { error: &self.message, code: self.code, retry_after: self.retry_after };
+        let body = Body {
+            error: &self.message,
+            code: self.code,
+            retry_after: self.retry_after,
+        };
         // Serializing a struct of strings and integers cannot fail.
-        serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":\"internal\",\"code\":\"internal\"}".to_vec())
+        serde_json::to_vec(&body)
+            .unwrap_or_else(|_| b"{\"error\":\"internal\",\"code\":\"internal\"}".to_vec())
     }
 }
 
@@ -89,7 +111,8 @@ mod tests {
         assert_eq!(v["code"], "rate_limited");
         assert_eq!(v["retry_after"], 3);
         assert!(v["error"].as_str().expect("str").contains("3 s"));
-        let v: serde_json::Value = serde_json::from_slice(&ApiError::not_found().to_json()).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_slice(&ApiError::not_found().to_json()).expect("json");
         assert!(v.get("retry_after").is_none());
     }
 }

@@ -58,7 +58,12 @@ mod tests {
     use super::*;
 
     fn ev(id: &str) -> Event {
-        Event { event_id: id.into(), event_ts: 1, op_type: "grayscale".into(), input_size: 2 }
+        Event {
+            event_id: id.into(),
+            event_ts: 1,
+            op_type: "grayscale".into(),
+            input_size: 2,
+        }
     }
 
     #[test]
@@ -79,7 +84,10 @@ mod tests {
     #[test]
     fn wire_format() {
         let v = serde_json::to_value(ev("x")).expect("json");
-        assert_eq!(v, serde_json::json!({"event_id":"x","event_ts":1,"op_type":"grayscale","input_size":2}));
+        assert_eq!(
+            v,
+            serde_json::json!({"event_id":"x","event_ts":1,"op_type":"grayscale","input_size":2})
+        );
         assert_eq!(event_id(255, 1), "ff-0000000000000001");
     }
 }

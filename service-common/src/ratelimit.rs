@@ -13,7 +13,10 @@ pub struct RatePolicy {
 
 impl Default for RatePolicy {
     fn default() -> Self {
-        Self { max_requests: 10, window_ms: 10_000 }
+        Self {
+            max_requests: 10,
+            window_ms: 10_000,
+        }
     }
 }
 
@@ -21,7 +24,11 @@ impl RatePolicy {
     /// Defaults overridden by `RATE_LIMIT_MAX` and `RATE_LIMIT_WINDOW_MS`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let d = Self::default();
-        let num = |k: &str| lookup(k).and_then(|v| v.trim().parse::<u64>().ok()).filter(|v| *v > 0);
+        let num = |k: &str| {
+            lookup(k)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|v| *v > 0)
+        };
         Self {
             max_requests: num("RATE_LIMIT_MAX").map_or(d.max_requests, |v| v.min(10_000) as u32),
             window_ms: num("RATE_LIMIT_WINDOW_MS").unwrap_or(d.window_ms),
@@ -60,7 +67,12 @@ impl Decision {
 }
 
 /// Applies the policy to a request from `address` at `now_ms`.
-pub fn check(previous: Option<ClientRecord>, address: &str, now_ms: u64, policy: RatePolicy) -> Decision {
+pub fn check(
+    previous: Option<ClientRecord>,
+    address: &str,
+    now_ms: u64,
+    policy: RatePolicy,
+) -> Decision {
     let window_start = now_ms.saturating_sub(policy.window_ms);
     let mut hits: Vec<u64> = previous
         .map(|r| r.hits)
@@ -76,11 +88,19 @@ pub fn check(previous: Option<ClientRecord>, address: &str, now_ms: u64, policy:
         let oldest = hits[hits.len() - max];
         let wait_ms = (oldest + policy.window_ms).saturating_sub(now_ms);
         let retry_after = wait_ms.div_ceil(1000).max(1);
-        let record = ClientRecord { address: address.to_string(), last_request_ms: now_ms, hits };
+        let record = ClientRecord {
+            address: address.to_string(),
+            last_request_ms: now_ms,
+            hits,
+        };
         return Decision::Deny(record, retry_after);
     }
     hits.push(now_ms);
-    Decision::Allow(ClientRecord { address: address.to_string(), last_request_ms: now_ms, hits })
+    Decision::Allow(ClientRecord {
+        address: address.to_string(),
+        last_request_ms: now_ms,
+        hits,
+    })
 }
 
 /// State key for a client. Dapr prefixes keys with the app id, and refuses
@@ -93,7 +113,10 @@ pub fn state_key(address: &str) -> String {
 mod tests {
     use super::*;
 
-    const P: RatePolicy = RatePolicy { max_requests: 3, window_ms: 10_000 };
+    const P: RatePolicy = RatePolicy {
+        max_requests: 3,
+        window_ms: 10_000,
+    };
 
     #[test]
     fn allows_up_to_max_then_denies_with_retry_after() {
@@ -121,14 +144,33 @@ mod tests {
         let d = check(None, "1.2.3.4", 5, P);
         assert_eq!(d.record().hits, vec![5]);
         assert_eq!(d.record().address, "1.2.3.4");
-        let rec = ClientRecord { address: "a".into(), last_request_ms: 0, hits: vec![1, 2, 3] };
-        assert_eq!(check(Some(rec), "a", 10_000, P), Decision::Deny(
-            ClientRecord { address: "a".into(), last_request_ms: 10_000, hits: vec![1, 2, 3] }, 1));
+        let rec = ClientRecord {
+            address: "a".into(),
+            last_request_ms: 0,
+            hits: vec![1, 2, 3],
+        };
+        assert_eq!(
+            check(Some(rec), "a", 10_000, P),
+            Decision::Deny(
+                ClientRecord {
+                    address: "a".into(),
+                    last_request_ms: 10_000,
+                    hits: vec![1, 2, 3]
+                },
+                1
+            )
+        );
     }
 
     #[test]
     fn policy_from_env() {
         let p = RatePolicy::from_lookup(|k| (k == "RATE_LIMIT_MAX").then(|| "4".to_string()));
-        assert_eq!(p, RatePolicy { max_requests: 4, window_ms: 10_000 });
+        assert_eq!(
+            p,
+            RatePolicy {
+                max_requests: 4,
+                window_ms: 10_000
+            }
+        );
     }
 }

@@ -29,7 +29,11 @@ pub fn now_ms() -> u64 {
 
 /// A response with these bytes and content type.
 pub fn bytes_response(status: u16, content_type: &str, body: Vec<u8>) -> Response<Body> {
+    let len = body.len();
     let mut r = Response::new(Body::from(body));
+    // A known length instead of chunked encoding.
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = HeaderValue::from_str(content_type) {
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
@@ -49,7 +53,8 @@ pub fn json_response<T: serde::Serialize>(status: u16, value: &T) -> Response<Bo
 pub fn error_response(e: &ApiError) -> Response<Body> {
     let mut r = bytes_response(e.status, "application/json", e.to_json());
     if let Some(s) = e.retry_after {
-        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(s));
+        r.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(s));
     }
     r
 }
@@ -67,8 +72,12 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     }
     match dapr::read_limited(body, limit).await {
         Ok(b) => Ok(b),
-        Err(dapr::Error::Transport(m)) if m.contains("larger than") => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!("could not read the request body: {e}"))),
+        Err(dapr::Error::Transport(m)) if m.contains("larger than") => {
+            Err(ApiError::too_large(limit))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {e}"
+        ))),
     }
 }
 
@@ -116,7 +125,9 @@ pub async fn enforce_rate_limit(
             Err(e) => return Err(state_unavailable(e)),
         }
     }
-    Err(ApiError::unavailable("client state is too contended; try again"))
+    Err(ApiError::unavailable(
+        "client state is too contended; try again",
+    ))
 }
 
 fn state_unavailable(e: dapr::Error) -> ApiError {
@@ -129,7 +140,11 @@ fn state_unavailable(e: dapr::Error) -> ApiError {
 /// the user), then delivered in the background and removed once
 /// events-service acknowledges it. Delivery is at-least-once; events-service
 /// deduplicates by `event_id`, so the stored result is exactly once.
-pub async fn record_event(dapr: &Client, op_type: &str, input_size: u64) -> Result<(), dapr::Error> {
+pub async fn record_event(
+    dapr: &Client,
+    op_type: &str,
+    input_size: u64,
+) -> Result<(), dapr::Error> {
     let mut random = [0u8; 8];
     wstd::rand::get_random_bytes(&mut random);
     let now = now_ms();
@@ -153,10 +168,14 @@ async fn update_outbox(dapr: &Client, change: impl Fn(&mut Outbox)) -> Result<()
     let key = OUTBOX_KEY;
     let mut last = None;
     for _ in 0..16 {
-        let entry = dapr.get_state_entry::<Outbox>(&store, key, Some(dapr::Consistency::Strong)).await?;
+        let entry = dapr
+            .get_state_entry::<Outbox>(&store, key, Some(dapr::Consistency::Strong))
+            .await?;
         let (mut outbox, etag) = entry.map(|e| (e.value, e.etag)).unwrap_or_default();
         change(&mut outbox);
-        let item = SaveItem::new(key, &outbox).etag(etag).options(StateOptions::first_write());
+        let item = SaveItem::new(key, &outbox)
+            .etag(etag)
+            .options(StateOptions::first_write());
         match dapr.save_state(&store, &[item]).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_etag_mismatch() => last = Some(e),
@@ -206,7 +225,10 @@ pub async fn flush_outbox(dapr: &Client, patience: Duration) {
             return;
         }
         if start.elapsed() >= patience.into() {
-            eprintln!("{} events still pending; the next request retries", pending.len() - delivered.len());
+            eprintln!(
+                "{} events still pending; the next request retries",
+                pending.len() - delivered.len()
+            );
             return;
         }
         wstd::task::sleep(delay.into()).await;
@@ -217,7 +239,16 @@ pub async fn flush_outbox(dapr: &Client, patience: Duration) {
 async fn deliver(dapr: &Client, events_app: &str, event: &Event) -> Result<(), dapr::Error> {
     let body = serde_json::to_vec(event).map_err(dapr::Error::Encode)?;
     let mut headers = HeaderMap::new();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let r = dapr.invoke(events_app, Method::POST, "events", headers, body).await?;
-    if r.is_success() { Ok(()) } else { Err(r.into_error()) }
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let r = dapr
+        .invoke(events_app, Method::POST, "events", headers, body)
+        .await?;
+    if r.is_success() {
+        Ok(())
+    } else {
+        Err(r.into_error())
+    }
 }

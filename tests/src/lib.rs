@@ -1,1 +1,205 @@
-//! Helpers for the end-to-end tests live in `tests/`.
+//! Helpers for the end-to-end tests in `tests/`: they run against the stack
+//! that `scripts/test` starts with `dapr run -f dapr.yaml` (real daprd,
+//! wasmtime and MariaDB).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// image-api-grayscale's app port.
+pub const GRAYSCALE: &str = "http://127.0.0.1:9005";
+/// events-service's app port.
+pub const EVENTS: &str = "http://127.0.0.1:9007";
+/// The `web` app's sidecar, used to call services by Dapr invocation.
+pub const DAPR_WEB: &str = "http://127.0.0.1:3500";
+/// image-api-grayscale's sidecar.
+pub const DAPR_GRAYSCALE: &str = "http://127.0.0.1:3503";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A sample image from `docs/samples`.
+pub fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("docs/samples").join(name)).expect("sample image")
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Content-Type, if any.
+    pub content_type: String,
+    /// Retry-After, if any.
+    pub retry_after: Option<String>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The start of the body as text, for failure messages.
+    pub fn text(&self) -> String {
+        let end = self.body.len().min(300);
+        String::from_utf8_lossy(&self.body[..end]).into_owned()
+    }
+
+    /// Asserts the shared error shape `{"error": ..., "code": ...}` with this status and code.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "content type {}",
+            self.content_type
+        );
+        let v = self.json();
+        assert_eq!(v["code"], code, "{v}");
+        assert!(v["error"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+    let mut r = r.expect("request");
+    let header = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let retry_after = header("retry-after");
+    let status = r.status().as_u16();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(100 << 20)
+        .read_to_vec()
+        .expect("body");
+    Resp {
+        status,
+        content_type,
+        retry_after,
+        body,
+    }
+}
+
+/// GET.
+pub fn get(url: &str) -> Resp {
+    finish(agent().get(url).call())
+}
+
+/// GET that returns `None` when nothing answers.
+pub fn try_get(url: &str) -> Option<Resp> {
+    agent().get(url).call().ok().map(|r| finish(Ok(r)))
+}
+
+/// POST with headers.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut req = agent().post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    finish(req.send(body))
+}
+
+/// Any method, no body.
+pub fn call(method: &str, url: &str) -> Resp {
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(())
+        .expect("request");
+    finish(agent().run(req))
+}
+
+/// POST over a raw socket that keeps reading even if the server answers
+/// (and stops reading) before the whole body is sent: how a 413 looks.
+pub fn post_raw(
+    host_port: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(host_port).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).expect("head");
+    let _ = s.write_all(body); // may fail once the server has answered
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout`.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// All events, newest first (pages through GET /events).
+pub fn all_events() -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let url = match before {
+            Some(b) => format!("{EVENTS}/events?limit=1000&before={b}"),
+            None => format!("{EVENTS}/events?limit=1000"),
+        };
+        let r = get(&url);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let page = r.json().as_array().cloned().expect("array");
+        if page.is_empty() {
+            return out;
+        }
+        before = page.last().and_then(|e| e["id"].as_u64());
+        out.extend(page);
+    }
+}
+
+/// A client address no other test uses, so rate limits do not interfere.
+pub fn client_ip(n: u8) -> String {
+    format!("198.51.100.{n}")
+}

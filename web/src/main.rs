@@ -11,7 +11,11 @@ async fn main(
         (&http::Method::GET, "/healthz" | "/health") => {
             json_response(200, &serde_json::json!({"status": "ok", "app": "web"}))
         }
-        _ => error_response(&ApiError::new(501, "not_implemented", "web is not implemented yet")),
+        _ => error_response(&ApiError::new(
+            501,
+            "not_implemented",
+            "web is not implemented yet",
+        )),
     })
 }
 

@@ -319,9 +319,7 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>> {
         let frame = frame.map_err(|e| Error::Transport(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
             if out.len() + data.len() > limit {
-                return Err(Error::Transport(format!(
-                    "response larger than {limit} bytes"
-                )));
+                return Err(Error::TooLarge { limit });
             }
             out.extend_from_slice(&data);
         }

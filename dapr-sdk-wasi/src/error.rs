@@ -27,6 +27,11 @@ pub enum Error {
     Config(String),
     /// An argument that cannot be sent, e.g. an empty key.
     InvalidArgument(String),
+    /// A body was larger than the limit it was read with.
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -103,6 +108,7 @@ impl fmt::Display for Error {
             Error::Decode(_) => write!(f, "unexpected response from the dapr sidecar"),
             Error::Config(m) => write!(f, "dapr client configuration: {m}"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::TooLarge { limit } => write!(f, "body larger than {limit} bytes"),
         }
     }
 }

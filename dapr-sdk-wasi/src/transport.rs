@@ -179,9 +179,7 @@ async fn read_all(incoming: &IncomingBody, limit: usize) -> Result<Vec<u8>> {
             return Ok(out);
         }
         if out.len() + n > limit {
-            return Err(Error::Transport(format!(
-                "response larger than {limit} bytes"
-            )));
+            return Err(Error::TooLarge { limit });
         }
         out.extend_from_slice(&buf[..n]);
     }

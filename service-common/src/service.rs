@@ -72,9 +72,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     }
     match dapr::read_limited(body, limit).await {
         Ok(b) => Ok(b),
-        Err(dapr::Error::Transport(m)) if m.contains("larger than") => {
-            Err(ApiError::too_large(limit))
-        }
+        Err(dapr::Error::TooLarge { .. }) => Err(ApiError::too_large(limit)),
         Err(e) => Err(ApiError::bad_request(format!(
             "could not read the request body: {e}"
         ))),
@@ -185,17 +183,41 @@ async fn update_outbox(dapr: &Client, change: impl Fn(&mut Outbox)) -> Result<()
     Err(last.unwrap_or_else(|| dapr::Error::Transport("outbox contended".into())))
 }
 
-/// Delivers pending events to events-service, retrying with backoff for up
-/// to `patience`; what is still pending then waits for the next request's
-/// flush. Runs after the response has been sent.
+/// State key of the lease that lets one request at a time keep retrying.
+const FLUSHER_LEASE_KEY: &str = "events-outbox-flusher";
+
+/// Delivers pending events to events-service. Runs after the response has
+/// been sent. The request that takes the flusher lease (a first-write
+/// insert with a TTL) keeps retrying with backoff for up to `patience`;
+/// every other request makes one pass, so an events-service outage keeps at
+/// most one component instance busy retrying instead of one per request.
 pub async fn flush_outbox(dapr: &Client, patience: Duration) {
     let store = state_store();
-    let key = OUTBOX_KEY;
+    let lease = SaveItem::new(FLUSHER_LEASE_KEY, now_ms())
+        .options(StateOptions::first_write())
+        .ttl_seconds(patience.as_secs() + 5);
+    let holds_lease = dapr.save_state(&store, &[lease]).await.is_ok();
+    let patience = if holds_lease {
+        patience
+    } else {
+        Duration::ZERO
+    };
+    deliver_pending(dapr, &store, patience).await;
+    if holds_lease
+        && let Err(e) = dapr
+            .delete_state(&store, FLUSHER_LEASE_KEY, None, StateOptions::default())
+            .await
+    {
+        eprintln!("flusher lease not released (it expires by itself): {e}");
+    }
+}
+
+async fn deliver_pending(dapr: &Client, store: &str, patience: Duration) {
     let events_app = events_app_id();
     let start = wstd::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
-        let pending = match dapr.get_state::<Outbox>(&store, key).await {
+        let pending = match dapr.get_state::<Outbox>(store, OUTBOX_KEY).await {
             Ok(Some(o)) => o.pending,
             Ok(None) => return,
             Err(e) => {
@@ -225,10 +247,8 @@ pub async fn flush_outbox(dapr: &Client, patience: Duration) {
             return;
         }
         if start.elapsed() >= patience.into() {
-            eprintln!(
-                "{} events still pending; the next request retries",
-                pending.len() - delivered.len()
-            );
+            let left = pending.len() - delivered.len();
+            eprintln!("{left} events still pending; a later request retries");
             return;
         }
         wstd::task::sleep(delay.into()).await;

@@ -1,0 +1,91 @@
+//! A closed-loop HTTP load generator: CONCURRENCY keep-alive connections,
+//! each sending POST requests back to back for SECONDS.
+//! Usage: load URL FILE CONCURRENCY SECONDS [--rotate-client]
+//! Prints one line: `rps=<f> p50_ms=<f> p99_ms=<f> ok=<n> errors=<n>`.
+//! `--rotate-client` sends a different X-Forwarded-For each request so a
+//! per-client rate limit does not throttle the benchmark.
+
+use bench::read_message;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 5 {
+        eprintln!("usage: load URL FILE CONCURRENCY SECONDS [--rotate-client]");
+        std::process::exit(2);
+    }
+    let url = args[1]
+        .strip_prefix("http://")
+        .unwrap_or(&args[1])
+        .to_string();
+    let (host, path) = url
+        .split_once('/')
+        .map(|(h, p)| (h.to_string(), format!("/{p}")))
+        .unwrap_or((url, "/".into()));
+    let body = std::fs::read(&args[2]).unwrap_or_else(|e| panic!("{}: {e}", args[2]));
+    let concurrency: usize = args[3].parse().unwrap_or(1);
+    let seconds: u64 = args[4].parse().unwrap_or(10);
+    let rotate = args.iter().any(|a| a == "--rotate-client");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (host, path, body) = (host.clone(), path.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                let mut n: u32 = 0;
+                let connect = || {
+                    let s = TcpStream::connect(&host).expect("connect");
+                    s.set_nodelay(true).ok();
+                    (s.try_clone().expect("clone"), BufReader::new(s))
+                };
+                let (mut wr, mut rd) = connect();
+                while Instant::now() < deadline {
+                    n = n.wrapping_add(1);
+                    let xff = if rotate {
+                        format!("x-forwarded-for: 10.{}.{}.{}\r\n", w, (n >> 8) & 255, n & 255)
+                    } else {
+                        String::new()
+                    };
+                    let head = format!(
+                        "POST {path} HTTP/1.1\r\nhost: {host}\r\naccept: image/png\r\n{xff}content-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let t = Instant::now();
+                    let ok = wr.write_all(head.as_bytes()).and_then(|_| wr.write_all(&body)).is_ok()
+                        && matches!(read_message(&mut rd), Ok(Some(m)) if m.start.contains(" 200 "));
+                    if ok {
+                        lat.push(t.elapsed());
+                    } else {
+                        errors += 1;
+                        (wr, rd) = connect();
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.join().expect("worker");
+        lat.extend(l);
+        errors += e;
+    }
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "rps={:.1} p50_ms={:.2} p99_ms={:.2} ok={} errors={}",
+        lat.len() as f64 / seconds as f64,
+        pct(0.50),
+        pct(0.99),
+        lat.len(),
+        errors
+    );
+}

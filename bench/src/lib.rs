@@ -1,0 +1,90 @@
+//! Benchmark helpers: a minimal HTTP/1.1 reader shared by the native
+//! baseline server and the load generator (std only, keep-alive).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+/// A parsed HTTP message head plus body.
+#[derive(Debug)]
+pub struct Message {
+    /// Request line or status line.
+    pub start: String,
+    /// Lower-cased header names with their values.
+    pub headers: Vec<(String, String)>,
+    /// Body (Content-Length or chunked).
+    pub body: Vec<u8>,
+}
+
+impl Message {
+    /// A header value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 message; `Ok(None)` on a clean close.
+pub fn read_message(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Message>> {
+    let mut start = String::new();
+    if r.read_line(&mut start)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let mut msg = Message {
+        start: start.trim_end().to_string(),
+        headers,
+        body: Vec::new(),
+    };
+    if let Some(len) = msg
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        msg.body = vec![0; len];
+        r.read_exact(&mut msg.body)?;
+    } else if msg
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            msg.body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Ok(Some(msg))
+}
+
+/// Writes a response with a known length.
+pub fn write_response(
+    w: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    write!(
+        w,
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )?;
+    w.write_all(body)?;
+    w.flush()
+}

@@ -246,6 +246,17 @@ impl Client {
         state::decode_get(r.status, etag, &r.body)
     }
 
+    /// Reads several keys in one call; `None` for missing keys, in the
+    /// order of `keys`.
+    pub async fn get_bulk_state<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &str,
+        keys: &[&str],
+    ) -> Result<Vec<(String, Option<StateEntry<T>>)>> {
+        let r = self.send(state::bulk_get_request(store, keys)?).await?;
+        state::decode_bulk_get(r.status, keys, &r.body)
+    }
+
     /// Saves items; with first-write concurrency a lost race is an error for
     /// which [`Error::is_etag_mismatch`] is true.
     pub async fn save_state<T: serde::Serialize>(

@@ -8,7 +8,7 @@
 //! | Building block | Calls |
 //! |---|---|
 //! | Service invocation | [`Client::invoke`], [`Client::invoke_json`] |
-//! | State | [`Client::get_state`], [`Client::get_state_entry`], [`Client::save_state`], [`Client::delete_state`] |
+//! | State | [`Client::get_state`], [`Client::get_state_entry`], [`Client::get_bulk_state`], [`Client::save_state`], [`Client::delete_state`] |
 //! | Secrets | [`Client::get_secret`] |
 //! | Health | [`Client::healthz`], [`Client::wait_until_ready`] |
 //!

@@ -155,6 +155,69 @@ pub fn decode_get<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// `POST /v1.0/state/{store}/bulk` for these keys.
+pub fn bulk_get_request(store: &str, keys: &[&str]) -> Result<DaprRequest> {
+    non_empty("state store name", store)?;
+    for k in keys {
+        non_empty("state key", k)?;
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        keys: &'a [&'a str],
+        parallelism: usize,
+    }
+    DaprRequest::new(Method::POST, path("/v1.0/state", &[store, "bulk"], &[])).json(&Body {
+        keys,
+        parallelism: 10,
+    })
+}
+
+/// Decodes a bulk get answer: one entry per key, in request order; `None`
+/// for a missing key. A per-key error fails the whole call.
+pub fn decode_bulk_get<T: serde::de::DeserializeOwned>(
+    status: u16,
+    keys: &[&str],
+    body: &[u8],
+) -> Result<Vec<(String, Option<StateEntry<T>>)>> {
+    if status != 200 {
+        return Err(Error::from_response(status, body));
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        key: String,
+        #[serde(default)]
+        data: Option<serde_json::Value>,
+        #[serde(default)]
+        etag: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+    }
+    let items: Vec<Item> = serde_json::from_slice(body).map_err(Error::Decode)?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let entry = match items.iter().find(|i| i.key == *key) {
+            Some(Item { error: Some(e), .. }) if !e.is_empty() => {
+                return Err(Error::Dapr {
+                    status,
+                    error_code: String::new(),
+                    message: format!("{key}: {e}"),
+                });
+            }
+            Some(Item {
+                data: Some(v),
+                etag,
+                ..
+            }) if !v.is_null() => Some(StateEntry {
+                value: T::deserialize(v).map_err(Error::Decode)?,
+                etag: etag.clone().map(ETag),
+            }),
+            _ => None,
+        };
+        out.push((key.to_string(), entry));
+    }
+    Ok(out)
+}
+
 /// `POST /v1.0/state/{store}` with the items.
 pub fn save_request<T: Serialize>(store: &str, items: &[SaveItem<T>]) -> Result<DaprRequest> {
     non_empty("state store name", store)?;
@@ -252,6 +315,25 @@ mod tests {
         assert_eq!((e.value, e.etag), (42, Some(ETag("3".into()))));
         assert!(decode_get::<u8>(200, None, b"nope").is_err());
         assert!(decode_get::<u8>(500, None, b"{}").is_err());
+    }
+
+    #[test]
+    fn bulk_get_round_trip() {
+        let req = bulk_get_request("s", &["a", "b"]).expect("request");
+        assert_eq!(req.path_and_query, "/v1.0/state/s/bulk");
+        assert_eq!(req.body, br#"{"keys":["a","b"],"parallelism":10}"#);
+        let body = br#"[{"key":"b","etag":"2"},{"key":"a","data":{"n":1},"etag":"1"}]"#;
+        let got = decode_bulk_get::<serde_json::Value>(200, &["a", "b"], body).expect("decode");
+        assert_eq!(
+            got[0].1.as_ref().map(|e| e.value.clone()),
+            Some(json!({"n": 1}))
+        );
+        assert_eq!(
+            got[0].1.as_ref().and_then(|e| e.etag.clone()),
+            Some(ETag("1".into()))
+        );
+        assert!(got[1].1.is_none());
+        assert!(decode_bulk_get::<u8>(200, &["a"], br#"[{"key":"a","error":"boom"}]"#).is_err());
     }
 
     #[test]

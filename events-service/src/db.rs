@@ -41,9 +41,12 @@ pub fn configure(url: &str) -> Result<(), ApiError> {
     })?;
     let opts = OptsBuilder::from_opts(opts)
         .pool_opts(
-            PoolOpts::default().with_constraints(PoolConstraints::new(0, 4).unwrap_or_default()),
+            PoolOpts::default().with_constraints(PoolConstraints::new(0, 2).unwrap_or_default()),
         )
-        .conn_ttl(Some(Duration::from_secs(300)));
+        // A p2 instance serves one request at a time; idle connections of
+        // idle instances are closed soon so many instances cannot exhaust
+        // MariaDB's connection limit.
+        .conn_ttl(Some(Duration::from_secs(30)));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

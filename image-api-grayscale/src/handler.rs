@@ -40,11 +40,9 @@ async fn handle_grayscale(req: Request<Body>) -> Result<Response<Body>, ApiError
     let out = grayscale(&bytes, &limits)?;
 
     // Into the outbox before answering, delivered after: see record_event.
-    if let Err(e) = record_event(&dapr, OP_TYPE, bytes.len() as u64).await {
-        eprintln!("event not queued (state store unavailable): {e}");
-    }
+    let recorded = record_event(&dapr, OP_TYPE, bytes.len() as u64).await;
     wstd::runtime::spawn(async move {
-        flush_outbox(&dapr, Duration::from_secs(30)).await;
+        flush_outbox(&dapr, Some(recorded), Duration::from_secs(30)).await;
     })
     .detach();
 

@@ -23,7 +23,7 @@ pub struct Outbox {
     pub pending: Vec<Event>,
 }
 
-/// Most events an outbox holds; past it the oldest are dropped (and logged),
+/// Most events an outbox shard holds; past it the oldest are dropped (and logged),
 /// so an events-service outage cannot grow state without bound.
 pub const OUTBOX_CAPACITY: usize = 5_000;
 
@@ -45,8 +45,13 @@ impl Outbox {
     }
 }
 
-/// State key of the outbox (Dapr prefixes it with the app id).
-pub const OUTBOX_KEY: &str = "events-outbox";
+/// How many keys the outbox is spread over.
+pub const OUTBOX_SHARDS: u32 = 8;
+
+/// State key of one outbox shard (Dapr prefixes it with the app id).
+pub fn outbox_shard_key(shard: u32) -> String {
+    format!("events-outbox-{shard}")
+}
 
 /// A unique event id from the time and random bits.
 pub fn event_id(now_ms: u64, random: u64) -> String {

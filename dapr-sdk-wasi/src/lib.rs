@@ -12,10 +12,14 @@
 //! | Secrets | [`Client::get_secret`] |
 //! | Health | [`Client::healthz`], [`Client::wait_until_ready`] |
 //!
-//! ```ignore
+//! ```
+//! # #[cfg(target_os = "wasi")]
+//! # async fn demo() -> dapr::Result<()> {
 //! let dapr = dapr::Client::from_env()?; // DAPR_HTTP_PORT, DAPR_API_TOKEN
 //! let hits: Option<u32> = dapr.get_state("statestore", "hits").await?; // missing key: None
 //! dapr.save("statestore", "hits", hits.unwrap_or(0) + 1).await?;
+//! # Ok(())
+//! # }
 //! ```
 #![warn(missing_docs)]
 

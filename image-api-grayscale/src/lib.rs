@@ -80,28 +80,80 @@ pub fn grayscale(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiEr
     if info.format == ImageFormat::Gif {
         return grayscale_gif(bytes, limits);
     }
+    if info.format == ImageFormat::Jpeg
+        && let Some(gray) = jpeg_luma(bytes, limits)
+    {
+        return encode_png_gray(&gray);
+    }
     let (_, img) = service_common::decode::decode(bytes, limits)?;
-    let (width, height) = (img.width(), img.height());
-    let mut out = Vec::with_capacity(bytes.len() / 2);
-    // Fast deflate: the output is re-encoded for every request and size
-    // matters less than latency here.
-    let encoder =
-        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
-    let result = if img.color().has_alpha() {
-        let gray = img.to_luma_alpha8();
-        encoder.write_image(gray.as_raw(), width, height, image::ExtendedColorType::La8)
-    } else {
-        let gray = img.to_luma8();
-        encoder.write_image(gray.as_raw(), width, height, image::ExtendedColorType::L8)
-    };
-    result
+    if img.color().has_alpha() {
+        let gray = to_gray_alpha(&img);
+        let mut out = Vec::with_capacity(gray.as_raw().len() / 2);
+        png_encoder(&mut out)
+            .write_image(
+                gray.as_raw(),
+                gray.width(),
+                gray.height(),
+                image::ExtendedColorType::La8,
+            )
+            .map_err(|e| {
+                ApiError::new(500, "encode_failed", format!("could not encode PNG: {e}"))
+            })?;
+        let (width, height) = gray.dimensions();
+        return Ok(Grayscaled {
+            bytes: out,
+            format: ImageFormat::Png,
+            width,
+            height,
+        });
+    }
+    encode_png_gray(&to_gray(&img))
+}
+
+/// Fast deflate with the Paeth filter: measured on the sample photos, as
+/// small as adaptive filtering and faster, natively and in wasm.
+fn png_encoder(out: &mut Vec<u8>) -> PngEncoder<&mut Vec<u8>> {
+    PngEncoder::new_with_quality(out, CompressionType::Fast, FilterType::Paeth)
+}
+
+fn encode_png_gray(gray: &image::GrayImage) -> Result<Grayscaled, ApiError> {
+    let mut out = Vec::with_capacity(gray.as_raw().len() / 2);
+    png_encoder(&mut out)
+        .write_image(
+            gray.as_raw(),
+            gray.width(),
+            gray.height(),
+            image::ExtendedColorType::L8,
+        )
         .map_err(|e| ApiError::new(500, "encode_failed", format!("could not encode PNG: {e}")))?;
     Ok(Grayscaled {
         bytes: out,
         format: ImageFormat::Png,
-        width,
-        height,
+        width: gray.width(),
+        height: gray.height(),
     })
+}
+
+/// A JPEG's luma plane is its grayscale image: decoding only that skips
+/// chroma upsampling and colour conversion (about 2x faster). `None` when
+/// this decoder cannot (CMYK, odd files): the generic path then decides.
+fn jpeg_luma(bytes: &[u8], limits: &ImageLimits) -> Option<image::GrayImage> {
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let side = limits.max_side as usize;
+    let opts = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::Luma)
+        .set_max_width(side)
+        .set_max_height(side);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(bytes), opts);
+    let pixels = decoder.decode().ok()?;
+    let info = decoder.info()?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    // One byte per pixel, or the decoder did not give us luma.
+    if pixels.len() as u64 != u64::from(w) * u64::from(h) {
+        return None;
+    }
+    image::GrayImage::from_raw(w, h, pixels)
 }
 
 fn grayscale_gif(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiError> {
@@ -131,17 +183,52 @@ fn grayscale_gif(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiEr
     })
 }
 
-/// Rec. 709 luma, the weights `image` uses for `to_luma8`, keeping alpha.
-fn gray_rgba_in_place(buf: &mut RgbaImage) {
-    for Rgba([r, g, b, _]) in buf.pixels_mut() {
-        let y = ((u32::from(*r) * 2126 + u32::from(*g) * 7152 + u32::from(*b) * 722) / 10000) as u8;
-        (*r, *g, *b) = (y, y, y);
-    }
+/// BT.601 luma in fixed point (weights x 2^16, rounded): the Y that JPEG
+/// stores, so JPEG and other inputs give the same gray; also what PIL and
+/// OpenCV use.
+#[inline]
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((19595 * u32::from(r) + 38470 * u32::from(g) + 7471 * u32::from(b) + 32768) >> 16) as u8
 }
 
-/// Converts for callers that already hold pixels (benchmarks, tests).
+/// Grayscale of an opaque image.
 pub fn to_gray(img: &DynamicImage) -> image::GrayImage {
-    img.to_luma8()
+    if let DynamicImage::ImageLuma8(g) = img {
+        return g.clone();
+    }
+    let rgb;
+    let rgb = match img {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => {
+            rgb = other.to_rgb8();
+            &rgb
+        }
+    };
+    let px = rgb
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| luma(p[0], p[1], p[2]))
+        .collect();
+    image::GrayImage::from_raw(rgb.width(), rgb.height(), px).unwrap_or_default()
+}
+
+/// Grayscale keeping alpha.
+pub fn to_gray_alpha(img: &DynamicImage) -> image::GrayAlphaImage {
+    let rgba = img.to_rgba8();
+    let px = rgba
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| [luma(p[0], p[1], p[2]), p[3]])
+        .collect();
+    image::GrayAlphaImage::from_raw(rgba.width(), rgba.height(), px).unwrap_or_default()
+}
+
+/// Gray in place, keeping alpha (GIF frames).
+fn gray_rgba_in_place(buf: &mut RgbaImage) {
+    for Rgba([r, g, b, _]) in buf.pixels_mut() {
+        let y = luma(*r, *g, *b);
+        (*r, *g, *b) = (y, y, y);
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +260,31 @@ mod tests {
         let back = image::load_from_memory(&out.bytes).expect("decodes");
         assert_eq!((back.width(), back.height()), (13, 7));
         assert_eq!(back.color(), image::ColorType::L8);
+    }
+
+    #[test]
+    fn jpeg_luma_fast_path_matches_generic_conversion() {
+        let jpg = encode(colourful(40, 30), ImageFormat::Jpeg);
+        let fast = jpeg_luma(&jpg, &ImageLimits::default()).expect("luma");
+        let slow = to_gray(&image::load_from_memory(&jpg).expect("decode"));
+        assert_eq!(fast.dimensions(), slow.dimensions());
+        // Same picture: luma straight from the JPEG vs RGB converted back.
+        let max_diff = fast
+            .pixels()
+            .zip(slow.pixels())
+            .map(|(a, b)| a[0].abs_diff(b[0]))
+            .max();
+        assert!(max_diff.is_some_and(|d| d <= 12), "{max_diff:?}");
+    }
+
+    #[test]
+    fn luma_weights() {
+        assert_eq!(luma(255, 255, 255), 255);
+        assert_eq!(luma(0, 0, 0), 0);
+        assert_eq!(
+            (luma(255, 0, 0), luma(0, 255, 0), luma(0, 0, 255)),
+            (76, 150, 29)
+        );
     }
 
     #[test]

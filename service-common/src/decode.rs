@@ -123,6 +123,9 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
     decoder
         .set_limits(decoder_limits(limits))
         .map_err(map_decode_error)?;
+    // Every decoded frame is a full canvas of RGBA: bound their sum too, or
+    // a small GIF of many large frames would be a decompression bomb.
+    let frame_pixels = u64::from(info.width) * u64::from(info.height);
     let mut frames = Vec::new();
     for frame in decoder.into_frames() {
         if frames.len() == limits.max_frames {
@@ -130,6 +133,16 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
                 422,
                 "too_many_frames",
                 format!("animated GIF has more than {} frames", limits.max_frames),
+            ));
+        }
+        if (frames.len() as u64 + 1) * frame_pixels > limits.max_pixels {
+            return Err(ApiError::new(
+                422,
+                "image_too_large",
+                format!(
+                    "animated GIF frames exceed {} pixels in total",
+                    limits.max_pixels
+                ),
             ));
         }
         frames.push(frame.map_err(map_decode_error)?);
@@ -266,6 +279,38 @@ mod tests {
         assert!(decode(&jpg, &ImageLimits::default()).is_ok());
         let e = decode(&jpg[..jpg.len() * 2 / 3], &ImageLimits::default()).unwrap_err();
         assert_eq!((e.status, e.code), (422, "invalid_image"));
+    }
+
+    #[test]
+    fn gif_frames_are_bounded_in_number_and_total_pixels() {
+        let frame = |c: u8| {
+            Frame::new(image::RgbaImage::from_pixel(
+                10,
+                10,
+                image::Rgba([c, 0, 0, 255]),
+            ))
+        };
+        let mut gif = Vec::new();
+        {
+            let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+            enc.encode_frames((0..5).map(|i| frame(i * 40)))
+                .expect("encode");
+        }
+        let l = ImageLimits::default();
+        assert_eq!(decode_gif_frames(&gif, &l).expect("frames").len(), 5);
+        let few = ImageLimits { max_frames: 4, ..l };
+        assert_eq!(
+            decode_gif_frames(&gif, &few).err().map(|e| e.code),
+            Some("too_many_frames")
+        );
+        let small = ImageLimits {
+            max_pixels: 450,
+            ..l
+        };
+        assert_eq!(
+            decode_gif_frames(&gif, &small).err().map(|e| e.code),
+            Some("image_too_large")
+        );
     }
 
     #[test]

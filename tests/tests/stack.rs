@@ -329,6 +329,8 @@ fn events_service_cmd() -> Command {
             "cli",
             "-S",
             "inherit-network",
+            "-W",
+            "max-memory-size=268435456",
             "--env=DAPR_HTTP_PORT",
         ])
         .args([
@@ -443,4 +445,176 @@ fn the_database_password_never_leaks() {
             assert!(!text.contains(pw), "password in {}", path.display());
         }
     }
+}
+
+/// xorshift64*: deterministic noise without a dependency.
+fn noise(seed: &mut u64) -> u64 {
+    *seed ^= *seed >> 12;
+    *seed ^= *seed << 25;
+    *seed ^= *seed >> 27;
+    seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+#[test]
+fn hostile_images_get_4xx_or_a_result_never_a_crash() {
+    let url = format!("{GRAYSCALE}/grayscale");
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let signatures: [&[u8]; 5] = [
+        b"\x89PNG\r\n\x1a\n",
+        b"\xFF\xD8\xFF\xE0",
+        b"GIF89a",
+        b"BM",
+        b"RIFF\0\0\0\0WEBPVP8 ",
+    ];
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    // Valid signatures followed by noise.
+    for sig in signatures {
+        for len in [0usize, 7, 64, 5000] {
+            let mut b = sig.to_vec();
+            b.extend((0..len).map(|_| noise(&mut seed) as u8));
+            cases.push(b);
+        }
+    }
+    // Real images with bytes flipped at random places.
+    for name in ["cat.jpg", "rocket.png", "cat-animated.gif"] {
+        for _ in 0..8 {
+            let mut b = sample(name);
+            for _ in 0..16 {
+                let i = (noise(&mut seed) as usize) % b.len();
+                b[i] ^= (noise(&mut seed) as u8) | 1;
+            }
+            cases.push(b);
+        }
+    }
+    for (i, body) in cases.iter().enumerate() {
+        let ip = format!("203.0.113.{}", i % 250);
+        let r = post(
+            &url,
+            &[("x-forwarded-for", &ip), ("accept", "image/png")],
+            body,
+        );
+        assert!(
+            [200, 400, 415, 422].contains(&r.status),
+            "case {i}: {} {}",
+            r.status,
+            r.text()
+        );
+        if r.status != 200 {
+            r.assert_error(r.status, r.json()["code"].as_str().unwrap_or("?"));
+        }
+    }
+    assert_eq!(get(&format!("{GRAYSCALE}/healthz")).status, 200);
+}
+
+#[test]
+fn a_gif_of_many_large_frames_is_refused() {
+    // 30 frames of 1000x1000: tiny once LZW-compressed, 120 MB decoded.
+    let mut gif = Vec::new();
+    {
+        let frame = image::Frame::new(image::RgbaImage::from_pixel(
+            1000,
+            1000,
+            image::Rgba([9, 9, 9, 255]),
+        ));
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        enc.encode_frames(std::iter::repeat_n(frame, 30))
+            .expect("encode");
+    }
+    assert!(gif.len() < 10_000_000);
+    let r = post(
+        &format!("{GRAYSCALE}/grayscale"),
+        &[("x-forwarded-for", &client_ip(9))],
+        &gif,
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let code = r.json()["code"].as_str().map(str::to_string);
+    assert!(
+        matches!(code.as_deref(), Some("too_many_frames" | "image_too_large")),
+        "{code:?}"
+    );
+}
+
+#[test]
+fn hostile_events_get_400() {
+    let url = format!("{EVENTS}/events");
+    let deep = "[".repeat(10_000);
+    let big = format!(
+        r#"{{"event_ts":1,"op_type":"x","input_size":1,"pad":"{}"}}"#,
+        "a".repeat(20_000)
+    );
+    for body in [
+        deep.as_bytes(),
+        b"\xff\xfe\x00garbage",
+        br#"{"event_ts":1e400,"op_type":"x","input_size":1}"#,
+    ] {
+        let r = post(&url, &[], body);
+        assert_eq!(r.status, 400, "{}", r.text());
+    }
+    post(&url, &[], big.as_bytes()).assert_error(413, "payload_too_large");
+    assert_eq!(get(&format!("{EVENTS}/healthz")).status, 200);
+}
+
+const WEB: &str = "http://127.0.0.1:8080";
+
+#[test]
+fn gateway_serves_the_page_and_forwards_with_statuses_unchanged() {
+    let r = get(&format!("{WEB}/"));
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/html"));
+    assert!(r.body.starts_with(b"<!doctype html>"));
+    assert!(
+        get(&format!("{WEB}/app.js"))
+            .content_type
+            .starts_with("text/javascript")
+    );
+
+    let ip = client_ip(30);
+    let photo = sample("rocket.png");
+    let r = post(
+        &format!("{WEB}/api/grayscale"),
+        &[("accept", "image/png"), ("x-forwarded-for", &ip)],
+        &photo,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.content_type, "image/png");
+    assert_eq!(image_dims(&r.body), image_dims(&photo));
+
+    // The services' errors come back as they are.
+    post(
+        &format!("{WEB}/api/grayscale"),
+        &[("x-forwarded-for", &ip)],
+        b"plain text",
+    )
+    .assert_error(415, "unsupported_media_type");
+    let events = get(&format!("{WEB}/api/events?limit=2")).json();
+    assert!(events.as_array().is_some_and(|a| a.len() <= 2), "{events}");
+    get(&format!("{WEB}/api/events?limit=zero")).assert_error(400, "bad_request");
+
+    // The gateway's own bad input: same JSON shape.
+    call("GET", &format!("{WEB}/api/grayscale")).assert_error(405, "method_not_allowed");
+    call("GET", &format!("{WEB}/../../etc/passwd")).assert_error(404, "not_found");
+    let (status, text) = post_raw(
+        "127.0.0.1:8080",
+        "/api/grayscale",
+        &[],
+        &vec![0u8; 11_000_000],
+    );
+    assert_eq!(status, 413, "{text}");
+}
+
+#[test]
+fn gateway_passes_the_rate_limit_and_retry_after_through() {
+    let ip = client_ip(31);
+    let photo = sample("rocket.png");
+    let mut last = None;
+    for _ in 0..11 {
+        last = Some(post(
+            &format!("{WEB}/api/grayscale"),
+            &[("x-forwarded-for", &ip)],
+            &photo,
+        ));
+    }
+    let r = last.expect("answer");
+    r.assert_error(429, "rate_limited");
+    assert!(r.retry_after.is_some());
 }

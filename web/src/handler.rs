@@ -1,0 +1,70 @@
+//! Static files and the API gateway: HTTP in, Dapr service invocation out.
+
+use dapr::Client;
+use http::HeaderValue;
+use service_common::service::{bytes_response, error_response, json_response, read_body};
+use web::{
+    ApiError, MAX_UPLOAD_BYTES, Route, forward_request_headers, forward_response_headers,
+    with_query,
+};
+use wstd::http::{Body, Request, Response};
+
+pub async fn route(req: Request<Body>) -> Response<Body> {
+    let result = match web::route(req.method(), req.uri().path()) {
+        Route::Asset(a) => {
+            let mut r = bytes_response(200, a.content_type, a.body.to_vec());
+            r.headers_mut().insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            );
+            Ok(r)
+        }
+        Route::Health => Ok(json_response(
+            200,
+            &serde_json::json!({"status": "ok", "app": "web"}),
+        )),
+        Route::Api {
+            app_id,
+            method,
+            path,
+        } => forward(req, app_id, method, path).await,
+        Route::MethodNotAllowed => Err(ApiError::method_not_allowed()),
+        Route::NotFound => Err(ApiError::not_found()),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+async fn forward(
+    req: Request<Body>,
+    app_id: &str,
+    method: http::Method,
+    path: &str,
+) -> Result<Response<Body>, ApiError> {
+    let target = with_query(path, req.uri().query());
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts.headers, body, MAX_UPLOAD_BYTES).await?;
+    let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let answer = dapr
+        .invoke(
+            app_id,
+            method,
+            &target,
+            forward_request_headers(&parts.headers),
+            bytes,
+        )
+        .await
+        .map_err(|e| {
+            eprintln!("invoking {app_id}: {e}");
+            ApiError::unavailable(format!("{app_id} is unavailable"))
+        })?;
+    if answer.is_sidecar_error() {
+        eprintln!("invoking {app_id}: {}", answer.clone().into_error());
+        return Err(ApiError::unavailable(format!("{app_id} is unavailable")));
+    }
+    // Status and body unchanged, so the page sees the services' own errors.
+    let mut r = bytes_response(answer.status, "application/octet-stream", answer.body);
+    for (name, value) in forward_response_headers(&answer.headers) {
+        r.headers_mut().insert(name, value);
+    }
+    Ok(r)
+}

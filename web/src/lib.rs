@@ -1,0 +1,201 @@
+//! web: the page and the API gateway it talks to.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /` (`/index.html`), `/app.js`, `/style.css` | the static page, compiled into the component |
+//! | `POST /api/grayscale` | forwarded to image-api-grayscale `POST /grayscale` by Dapr service invocation |
+//! | `POST /api/classify` | forwarded to image-api-classify `POST /classify` |
+//! | `GET /api/events` | forwarded to events-service `GET /events` (query kept) |
+//! | `GET /healthz` | `{"status":"ok"}` |
+//!
+//! Status codes, error bodies, Content-Type and Retry-After come back
+//! unchanged. This file is the pure part (routing, header selection); the
+//! handler does the I/O.
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+pub use service_common::ApiError;
+
+/// A static file of the page.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Asset {
+    /// Bytes.
+    pub body: &'static [u8],
+    /// Content-Type.
+    pub content_type: &'static str,
+}
+
+static INDEX: Asset = Asset {
+    body: include_bytes!("../static/index.html"),
+    content_type: "text/html; charset=utf-8",
+};
+static APP_JS: Asset = Asset {
+    body: include_bytes!("../static/app.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
+static STYLE: Asset = Asset {
+    body: include_bytes!("../static/style.css"),
+    content_type: "text/css; charset=utf-8",
+};
+
+/// Where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A static file.
+    Asset(&'static Asset),
+    /// Forward to `app_id` at `path` with `method`.
+    Api {
+        /// Target Dapr app id.
+        app_id: &'static str,
+        /// Method to invoke with.
+        method: Method,
+        /// Route on the target app.
+        path: &'static str,
+    },
+    /// `GET /healthz`.
+    Health,
+    /// Known path, wrong method.
+    MethodNotAllowed,
+    /// Unknown path.
+    NotFound,
+}
+
+/// Routes on method and path (never on the query string).
+pub fn route(method: &Method, path: &str) -> Route {
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    match path {
+        "/" | "/index.html" if get => Route::Asset(&INDEX),
+        "/app.js" if get => Route::Asset(&APP_JS),
+        "/style.css" if get => Route::Asset(&STYLE),
+        "/healthz" | "/health" if get => Route::Health,
+        "/api/grayscale" if post => Route::Api {
+            app_id: "image-api-grayscale",
+            method: Method::POST,
+            path: "grayscale",
+        },
+        "/api/classify" if post => Route::Api {
+            app_id: "image-api-classify",
+            method: Method::POST,
+            path: "classify",
+        },
+        "/api/events" if get => Route::Api {
+            app_id: "events-service",
+            method: Method::GET,
+            path: "events",
+        },
+        "/" | "/index.html" | "/app.js" | "/style.css" | "/healthz" | "/health"
+        | "/api/grayscale" | "/api/classify" | "/api/events" => Route::MethodNotAllowed,
+        _ => Route::NotFound,
+    }
+}
+
+/// Largest upload the gateway forwards (the image services' own limit).
+pub const MAX_UPLOAD_BYTES: usize = 10 * 1000 * 1000;
+
+/// Request headers forwarded to a service: what describes the body and the
+/// wanted answer, plus the client's address chain. Nothing else (cookies,
+/// authorization, hop-by-hop headers) leaves the gateway.
+pub fn forward_request_headers(incoming: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in [http::header::CONTENT_TYPE, http::header::ACCEPT] {
+        if let Some(v) = incoming.get(&name) {
+            out.insert(name, v.clone());
+        }
+    }
+    // wasi:http does not tell a component its peer's address, so the chain
+    // can only be what a proxy in front of us set; the services fall back
+    // to "unknown" without it.
+    if let Some(v) = incoming.get("x-forwarded-for") {
+        out.insert(HeaderName::from_static("x-forwarded-for"), v.clone());
+    }
+    out
+}
+
+/// Response headers passed back to the browser unchanged.
+pub fn forward_response_headers(from_service: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    [http::header::CONTENT_TYPE, http::header::RETRY_AFTER]
+        .into_iter()
+        .filter_map(|n| from_service.get(&n).map(|v| (n, v.clone())))
+        .collect()
+}
+
+/// The target path with the original query string, if any.
+pub fn with_query(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route(&Method::GET, "/"), Route::Asset(&INDEX));
+        assert_eq!(route(&Method::HEAD, "/app.js"), Route::Asset(&APP_JS));
+        assert!(matches!(
+            route(&Method::POST, "/api/grayscale"),
+            Route::Api {
+                app_id: "image-api-grayscale",
+                path: "grayscale",
+                ..
+            }
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/api/events"),
+            Route::Api {
+                app_id: "events-service",
+                ..
+            }
+        ));
+        assert_eq!(
+            route(&Method::GET, "/api/grayscale"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(route(&Method::DELETE, "/"), Route::MethodNotAllowed);
+        assert_eq!(route(&Method::GET, "/../Cargo.toml"), Route::NotFound);
+        assert_eq!(route(&Method::GET, "/api/other"), Route::NotFound);
+        assert_eq!(route(&Method::GET, "/healthz"), Route::Health);
+    }
+
+    #[test]
+    fn assets_are_embedded_with_types() {
+        assert!(INDEX.body.starts_with(b"<!doctype html>"));
+        assert!(STYLE.content_type.starts_with("text/css"));
+        assert!(!APP_JS.body.is_empty());
+    }
+
+    #[test]
+    fn only_safe_headers_are_forwarded() {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("image/png"));
+        h.insert("accept", HeaderValue::from_static("image/png"));
+        h.insert("cookie", HeaderValue::from_static("session=secret"));
+        h.insert("authorization", HeaderValue::from_static("Bearer x"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        h.insert("connection", HeaderValue::from_static("keep-alive"));
+        let out = forward_request_headers(&h);
+        assert_eq!(out.len(), 3);
+        assert!(out.get("cookie").is_none() && out.get("authorization").is_none());
+        assert_eq!(
+            out.get("x-forwarded-for").map(|v| v.as_bytes()),
+            Some(&b"203.0.113.9"[..])
+        );
+
+        let mut r = HeaderMap::new();
+        r.insert("content-type", HeaderValue::from_static("application/json"));
+        r.insert("retry-after", HeaderValue::from_static("7"));
+        r.insert("set-cookie", HeaderValue::from_static("x=y"));
+        let back = forward_response_headers(&r);
+        assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn query_is_kept() {
+        assert_eq!(with_query("events", Some("limit=5")), "events?limit=5");
+        assert_eq!(with_query("events", Some("")), "events");
+        assert_eq!(with_query("events", None), "events");
+    }
+}

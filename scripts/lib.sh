@@ -10,6 +10,8 @@ export PATH="$CACHE/bin:$PATH"
 export DAPR_RUNTIME_PATH="$CACHE/dapr-runtime"
 # daprd exits on a loopback-only host unless told which address to use.
 export DAPR_HOST_IP="${DAPR_HOST_IP:-127.0.0.1}"
+# wasmtime's wasi-nn backend loads OpenVINO from the wheel's libraries.
+export LD_LIBRARY_PATH="$CACHE/openvino-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # Ports and versions, pinned.
 DB_PORT="${DB_PORT:-3306}"
 WASMTIME_MIN_MAJOR=49

@@ -1,23 +1,17 @@
-//! image-api-classify: a placeholder that answers health until its issue lands.
+//! The wasi:http entry point; routes in `handler.rs`, inference in `nn.rs`,
+//! the pure core in `lib.rs`.
+
+#[cfg(target_os = "wasi")]
+mod handler;
+#[cfg(target_os = "wasi")]
+mod nn;
 
 #[cfg(target_os = "wasi")]
 #[wstd::http_server]
 async fn main(
     req: wstd::http::Request<wstd::http::Body>,
 ) -> Result<wstd::http::Response<wstd::http::Body>, wstd::http::Error> {
-    use service_common::ApiError;
-    use service_common::service::{error_response, json_response};
-    Ok(match (req.method(), req.uri().path()) {
-        (&http::Method::GET, "/healthz" | "/health") => json_response(
-            200,
-            &serde_json::json!({"status": "ok", "app": "image-api-classify"}),
-        ),
-        _ => error_response(&ApiError::new(
-            501,
-            "not_implemented",
-            "image-api-classify is not implemented yet",
-        )),
-    })
+    Ok(handler::route(req).await)
 }
 
 #[cfg(not(target_os = "wasi"))]

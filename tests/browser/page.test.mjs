@@ -83,11 +83,14 @@ await step("the new event shows up in the events table", async () => {
       tr.textContent.includes("grayscale") && tr.textContent.includes("31589 bytes")), null, { timeout: 10000 });
 });
 
-await step("classification is reported clearly while it is unavailable", async () => {
-  await page.check("input[value=classify]");
+await step("both at once: the grayscale image and the classification with its top 5", async () => {
+  await page.setInputFiles("#file", path.join(root, "docs/samples/coffee.jpg"));
+  await page.check("input[value=both]");
   await runAndWait();
-  const msg = await page.textContent("#message");
-  assert.match(msg, /classification/i);
+  assert.ok(await page.isHidden("#message"), await page.textContent("#message"));
+  assert.match(await page.textContent("#label"), /^(espresso|cup|coffee mug): \d+%$/);
+  assert.equal(await page.locator("#top5 li").count(), 5);
+  await page.screenshot({ path: path.join(shots, "both.png"), fullPage: true });
   await page.check("input[value=grayscale]");
 });
 

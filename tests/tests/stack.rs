@@ -618,3 +618,100 @@ fn gateway_passes_the_rate_limit_and_retry_after_through() {
     r.assert_error(429, "rate_limited");
     assert!(r.retry_after.is_some());
 }
+
+const CLASSIFY: &str = "http://127.0.0.1:9006";
+
+#[test]
+fn classify_health_reports_the_model() {
+    let r = get(&format!("{CLASSIFY}/healthz"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["model_loaded"], true);
+}
+
+#[test]
+fn classify_names_what_is_in_real_photos() {
+    let ip = client_ip(40);
+    let h = [("x-forwarded-for", ip.as_str())];
+    let r = post(&format!("{CLASSIFY}/classify"), &h, &sample("cat.jpg"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.content_type.starts_with("text/plain"));
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(
+        ["Egyptian cat", "tabby", "tiger cat"]
+            .iter()
+            .any(|c| text.starts_with(&format!("{c} is detected with"))),
+        "{text}"
+    );
+    assert!(text.ends_with("% confidence"), "{text}");
+
+    let r = post(
+        &format!("{CLASSIFY}/classify"),
+        &[
+            ("x-forwarded-for", ip.as_str()),
+            ("accept", "application/json"),
+        ],
+        &sample("coffee.jpg"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let top = r.json();
+    let top = top.as_array().expect("array");
+    assert_eq!(top.len(), 5);
+    let first = top[0]["label"].as_str().unwrap_or_default();
+    assert!(
+        ["espresso", "cup", "coffee mug"].contains(&first),
+        "{top:?}"
+    );
+    let scores: Vec<f64> = top.iter().filter_map(|p| p["score"].as_f64()).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] <= 1.0,
+        "{scores:?}"
+    );
+
+    // Through the gateway, as the page does.
+    let r = post(
+        &format!("{WEB}/api/classify"),
+        &[("x-forwarded-for", ip.as_str())],
+        &sample("cat.jpg"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn classify_records_events_and_rejects_bad_input() {
+    let ip = client_ip(41);
+    let h = [("x-forwarded-for", ip.as_str())];
+    let photo = sample("cat-animated.gif");
+    let before: Vec<u64> = all_events()
+        .iter()
+        .filter_map(|e| e["id"].as_u64())
+        .collect();
+    assert_eq!(
+        post(&format!("{CLASSIFY}/classify"), &h, &photo).status,
+        200
+    );
+    wait_until(Duration::from_secs(20), "the classify event", || {
+        all_events().into_iter().find(|e| {
+            e["id"].as_u64().is_some_and(|id| !before.contains(&id))
+                && e["op_type"] == "classify"
+                && e["input_size"].as_u64() == Some(photo.len() as u64)
+        })
+    });
+    let url = format!("{CLASSIFY}/classify");
+    post(&url, &h, b"").assert_error(400, "empty_body");
+    post(&url, &h, b"text, not an image").assert_error(415, "unsupported_media_type");
+    let jpg = sample("cat.jpg");
+    post(&url, &h, &jpg[..jpg.len() / 2]).assert_error(422, "invalid_image");
+    post(&url, &h, &service_common::decode::png_bomb(60_000, 60_000))
+        .assert_error(422, "image_too_large");
+    call("GET", &url).assert_error(405, "method_not_allowed");
+    let (status, _) = post_raw(
+        "127.0.0.1:9006",
+        "/classify",
+        &[("X-Forwarded-For", &ip)],
+        &vec![0u8; 11_000_000],
+    );
+    assert_eq!(status, 413);
+    // The preprocessed tensor: 224 x 224 RGB.
+    let r = post(&format!("{CLASSIFY}/preprocess"), &h, &sample("coffee.jpg"));
+    assert_eq!((r.status, r.body.len()), (200, 224 * 224 * 3));
+}

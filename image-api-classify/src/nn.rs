@@ -1,0 +1,92 @@
+//! Inference through wasi-nn (`wasi:nn@0.2.0-rc-2024-10-28`, as wasmtime 49
+//! implements it). The WIT comes from the wasmtime-wasi-nn crate, fetched
+//! and checked by scripts/setup into .cache/wit/.
+//!
+//! The graph is preloaded by the host (`wasmtime serve -S nn-graph=
+//! openvino::<dir>`) and found by name; graph, execution context and labels
+//! are kept for the life of the instance (instance reuse).
+
+wit_bindgen::generate!({
+    path: "../.cache/wit/wasi-nn.wit",
+    world: "ml",
+});
+
+use image_api_classify::{INPUT_DIMS, parse_labels};
+use std::cell::RefCell;
+use wasi::nn::graph::{Graph, load_by_name};
+use wasi::nn::inference::GraphExecutionContext;
+use wasi::nn::tensor::{Tensor, TensorType};
+
+/// Graph name: the last component of the nn-graph directory (`CLASSIFY_MODEL`).
+fn model_name() -> String {
+    std::env::var("CLASSIFY_MODEL").unwrap_or_else(|_| "efficientnet".into())
+}
+
+/// Where the labels are (`CLASSIFY_LABELS`, a preopened file).
+fn labels_path() -> String {
+    std::env::var("CLASSIFY_LABELS").unwrap_or_else(|_| "/model/labels.txt".into())
+}
+
+struct Model {
+    // Kept alive for the context's sake.
+    _graph: Graph,
+    context: GraphExecutionContext,
+    labels: Vec<String>,
+}
+
+thread_local! {
+    static MODEL: RefCell<Option<Model>> = const { RefCell::new(None) };
+}
+
+fn nn_error(what: &str, e: wasi::nn::errors::Error) -> String {
+    format!("{what}: {:?} {}", e.code(), e.data())
+}
+
+fn load() -> Result<Model, String> {
+    let text = std::fs::read_to_string(labels_path())
+        .map_err(|e| format!("labels {}: {e}", labels_path()))?;
+    let labels = parse_labels(&text)?;
+    let graph = load_by_name(&model_name()).map_err(|e| nn_error("loading the graph", e))?;
+    let context = graph
+        .init_execution_context()
+        .map_err(|e| nn_error("creating a context", e))?;
+    Ok(Model {
+        _graph: graph,
+        context,
+        labels,
+    })
+}
+
+/// Loads the model if needed; `Err` says why it is unavailable.
+pub fn ensure_loaded() -> Result<(), String> {
+    MODEL.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.is_none() {
+            *m = Some(load()?);
+        }
+        Ok(())
+    })
+}
+
+/// Runs the model on a preprocessed input; returns the raw uint8 output and
+/// the labels.
+pub fn infer(
+    input: &[u8],
+    f: impl FnOnce(&[u8], &[String]) -> Vec<image_api_classify::Prediction>,
+) -> Result<Vec<image_api_classify::Prediction>, String> {
+    ensure_loaded()?;
+    MODEL.with(|m| {
+        let m = m.borrow();
+        let model = m.as_ref().ok_or("model not loaded")?;
+        let tensor = Tensor::new(&INPUT_DIMS, TensorType::U8, input);
+        let outputs = model
+            .context
+            .compute(vec![("images".to_string(), tensor)])
+            .map_err(|e| nn_error("inference", e))?;
+        let (_, output) = outputs
+            .into_iter()
+            .next()
+            .ok_or("the model returned no output")?;
+        Ok(f(&output.data(), &model.labels))
+    })
+}

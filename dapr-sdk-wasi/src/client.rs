@@ -295,7 +295,195 @@ impl Client {
         crate::secrets::decode_get(r.status, &r.body)
     }
 
+    /// Runs state operations as one transaction (all or none).
+    pub async fn transact_state<T: serde::Serialize>(
+        &self,
+        store: &str,
+        ops: &[state::TransactionOp<T>],
+    ) -> Result<()> {
+        self.send_ok(state::transaction_request(store, ops)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// Queries a store that supports the (alpha) state query API.
+    pub async fn query_state<T: serde::de::DeserializeOwned>(
+        &self,
+        store: &str,
+        query: &serde_json::Value,
+    ) -> Result<state::QueryResponse<T>> {
+        let r = self.send_ok(state::query_request(store, query)?).await?;
+        serde_json::from_slice(&r.body).map_err(Error::Decode)
+    }
+
+    /// Reads every secret of a store the app may read.
+    pub async fn get_bulk_secrets(
+        &self,
+        store: &str,
+    ) -> Result<std::collections::BTreeMap<String, Secret>> {
+        let r = self.send(crate::secrets::bulk_request(store)?).await?;
+        crate::secrets::decode_bulk(r.status, &r.body)
+    }
+
+    // ---- Pub/sub ----
+
+    /// Publishes `data` (with its content type) to a topic, wrapped in a
+    /// CloudEvent or raw.
+    pub async fn publish(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        data: Vec<u8>,
+        content_type: &str,
+        payload: crate::pubsub::Payload,
+    ) -> Result<()> {
+        let req = crate::pubsub::publish_request(pubsub, topic, data, content_type, payload)?;
+        self.send_ok(req).await.map(|_| ())
+    }
+
+    /// Publishes a value as JSON in a CloudEvent.
+    pub async fn publish_json<T: serde::Serialize + ?Sized>(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        value: &T,
+    ) -> Result<()> {
+        let data = serde_json::to_vec(value).map_err(Error::Encode)?;
+        self.publish(
+            pubsub,
+            topic,
+            data,
+            "application/json",
+            crate::pubsub::Payload::CloudEvent,
+        )
+        .await
+    }
+
+    /// Publishes several events at once; the answer lists the ones that failed.
+    pub async fn bulk_publish<T: serde::Serialize>(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        entries: &[crate::pubsub::BulkEntry<T>],
+    ) -> Result<crate::pubsub::BulkPublishResponse> {
+        let r = self
+            .send(crate::pubsub::bulk_publish_request(pubsub, topic, entries)?)
+            .await?;
+        crate::pubsub::decode_bulk_publish(r.status, &r.body)
+    }
+
+    // ---- Bindings ----
+
+    /// Invokes an output binding.
+    pub async fn invoke_binding<T: serde::Serialize>(
+        &self,
+        name: &str,
+        operation: &str,
+        data: &T,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::bindings::BindingResponse> {
+        let r = self
+            .send(crate::bindings::invoke_binding_request(
+                name, operation, data, metadata,
+            )?)
+            .await?;
+        crate::bindings::decode_binding(r.status, &r.headers, r.body)
+    }
+
+    // ---- Configuration ----
+
+    /// Reads configuration items (all when `keys` is empty).
+    pub async fn get_configuration(
+        &self,
+        store: &str,
+        keys: &[&str],
+    ) -> Result<std::collections::BTreeMap<String, crate::configuration::ConfigurationItem>> {
+        let r = self
+            .send(crate::configuration::get_request(store, keys)?)
+            .await?;
+        crate::configuration::decode_get(r.status, &r.body)
+    }
+
+    /// Subscribes to changes; Dapr POSTs them to the app's
+    /// `/configuration/{store}/{key}`. Returns the subscription id.
+    pub async fn subscribe_configuration(&self, store: &str, keys: &[&str]) -> Result<String> {
+        let r = self
+            .send(crate::configuration::subscribe_request(store, keys)?)
+            .await?;
+        crate::configuration::decode_subscribe(r.status, &r.body)
+    }
+
+    /// Ends a configuration subscription.
+    pub async fn unsubscribe_configuration(&self, store: &str, id: &str) -> Result<()> {
+        self.send_ok(crate::configuration::unsubscribe_request(store, id)?)
+            .await
+            .map(|_| ())
+    }
+
+    // ---- Distributed lock ----
+
+    /// Tries to take a lock for `expiry_seconds`; `true` when `owner` holds it.
+    pub async fn try_lock(
+        &self,
+        store: &str,
+        resource_id: &str,
+        owner: &str,
+        expiry_seconds: u32,
+    ) -> Result<bool> {
+        let r = self
+            .send(crate::lock::lock_request(
+                store,
+                resource_id,
+                owner,
+                expiry_seconds,
+            )?)
+            .await?;
+        crate::lock::decode_lock(r.status, &r.body)
+    }
+
+    /// Releases a lock.
+    pub async fn unlock(
+        &self,
+        store: &str,
+        resource_id: &str,
+        owner: &str,
+    ) -> Result<crate::lock::UnlockStatus> {
+        let r = self
+            .send(crate::lock::unlock_request(store, resource_id, owner)?)
+            .await?;
+        crate::lock::decode_unlock(r.status, &r.body)
+    }
+
+    // ---- Metadata ----
+
+    /// The sidecar's metadata.
+    pub async fn metadata(&self) -> Result<crate::metadata::Metadata> {
+        let r = self.send(crate::metadata::get_request()).await?;
+        crate::metadata::decode_get(r.status, &r.body)
+    }
+
+    /// Sets a custom metadata attribute.
+    pub async fn set_metadata(&self, key: &str, value: &str) -> Result<()> {
+        self.send_ok(crate::metadata::put_request(key, value)?)
+            .await
+            .map(|_| ())
+    }
+
     // ---- Health ----
+
+    /// `GET /v1.0/healthz/outbound`: components are ready for the app to use.
+    pub async fn healthz_outbound(&self) -> Result<()> {
+        self.send_ok(crate::metadata::outbound_health_request())
+            .await
+            .map(|_| ())
+    }
+
+    /// Asks the sidecar to shut down.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.send_ok(crate::metadata::shutdown_request())
+            .await
+            .map(|_| ())
+    }
 
     /// `GET /v1.0/healthz`: Ok when the sidecar is ready.
     pub async fn healthz(&self) -> Result<()> {

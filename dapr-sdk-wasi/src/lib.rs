@@ -8,9 +8,14 @@
 //! | Building block | Calls |
 //! |---|---|
 //! | Service invocation | [`Client::invoke`], [`Client::invoke_json`] |
-//! | State | [`Client::get_state`], [`Client::get_state_entry`], [`Client::get_bulk_state`], [`Client::save_state`], [`Client::delete_state`] |
-//! | Secrets | [`Client::get_secret`] |
-//! | Health | [`Client::healthz`], [`Client::wait_until_ready`] |
+//! | State | [`Client::get_state`], [`Client::get_state_entry`], [`Client::get_bulk_state`], [`Client::save_state`], [`Client::delete_state`], [`Client::transact_state`], [`Client::query_state`] |
+//! | Pub/sub | [`Client::publish`], [`Client::publish_json`], [`Client::bulk_publish`]; app side in [`pubsub`] |
+//! | Bindings | [`Client::invoke_binding`]; input bindings in [`bindings`] |
+//! | Secrets | [`Client::get_secret`], [`Client::get_bulk_secrets`] |
+//! | Configuration | [`Client::get_configuration`], [`Client::subscribe_configuration`], [`Client::unsubscribe_configuration`]; updates in [`configuration`] |
+//! | Distributed lock | [`Client::try_lock`], [`Client::unlock`] |
+//! | Metadata | [`Client::metadata`], [`Client::set_metadata`] |
+//! | Health | [`Client::healthz`], [`Client::healthz_outbound`], [`Client::wait_until_ready`], [`Client::shutdown`] |
 //!
 //! ```
 //! # #[cfg(target_os = "wasi")]
@@ -22,10 +27,18 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
+// The docs describe the WASI build (`cargo doc --target wasm32-wasip2`);
+// natively `Client` does not exist and links to it cannot resolve.
+#![cfg_attr(not(target_os = "wasi"), allow(rustdoc::broken_intra_doc_links))]
 
+pub mod bindings;
 pub mod config;
+pub mod configuration;
 mod error;
 pub mod invoke;
+pub mod lock;
+pub mod metadata;
+pub mod pubsub;
 pub mod request;
 pub mod secrets;
 pub mod state;

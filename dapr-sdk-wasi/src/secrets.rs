@@ -42,6 +42,25 @@ pub fn decode_get(status: u16, body: &[u8]) -> Result<Secret> {
         .map_err(Error::Decode)
 }
 
+/// `GET /v1.0/secrets/{store}/bulk`: every secret the app may read.
+pub fn bulk_request(store: &str) -> Result<DaprRequest> {
+    non_empty("secret store name", store)?;
+    Ok(DaprRequest::new(
+        Method::GET,
+        path("/v1.0/secrets", &[store, "bulk"], &[]),
+    ))
+}
+
+/// Decodes a bulk secret answer: secrets by name.
+pub fn decode_bulk(status: u16, body: &[u8]) -> Result<BTreeMap<String, Secret>> {
+    if status != 200 {
+        return Err(Error::from_response(status, body));
+    }
+    let m: BTreeMap<String, BTreeMap<String, String>> =
+        serde_json::from_slice(body).map_err(Error::Decode)?;
+    Ok(m.into_iter().map(|(k, v)| (k, Secret(v))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +74,16 @@ mod tests {
             get_request("st", "db-url").expect("req").path_and_query,
             "/v1.0/secrets/st/db-url"
         );
+    }
+
+    #[test]
+    fn bulk_secrets() {
+        assert_eq!(
+            bulk_request("st").expect("req").path_and_query,
+            "/v1.0/secrets/st/bulk"
+        );
+        let all = decode_bulk(200, br#"{"a":{"a":"1"},"b":{"b":"2"}}"#).expect("bulk");
+        assert_eq!(all["b"].get("b"), Some("2"));
     }
 
     #[test]

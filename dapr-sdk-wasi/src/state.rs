@@ -218,6 +218,87 @@ pub fn decode_bulk_get<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// One operation of a state transaction.
+#[derive(Debug, Clone)]
+pub enum TransactionOp<T> {
+    /// Insert or update (with the item's ETag and options).
+    Upsert(SaveItem<T>),
+    /// Delete a key, optionally only if its ETag matches.
+    Delete {
+        /// The key.
+        key: String,
+        /// Expected ETag.
+        etag: Option<ETag>,
+    },
+}
+
+/// `POST /v1.0/state/{store}/transaction`: all operations or none.
+pub fn transaction_request<T: Serialize>(
+    store: &str,
+    ops: &[TransactionOp<T>],
+) -> Result<DaprRequest> {
+    non_empty("state store name", store)?;
+    if ops.is_empty() {
+        return Err(Error::InvalidArgument("empty transaction".into()));
+    }
+    let operations: Vec<serde_json::Value> = ops
+        .iter()
+        .map(|op| match op {
+            TransactionOp::Upsert(item) => {
+                non_empty("state key", &item.key)?;
+                let request = serde_json::to_value(item).map_err(Error::Encode)?;
+                Ok(serde_json::json!({"operation": "upsert", "request": request}))
+            }
+            TransactionOp::Delete { key, etag } => {
+                non_empty("state key", key)?;
+                let mut request = serde_json::json!({"key": key});
+                if let Some(e) = etag {
+                    request["etag"] = serde_json::Value::String(e.0.clone());
+                }
+                Ok(serde_json::json!({"operation": "delete", "request": request}))
+            }
+        })
+        .collect::<Result<_>>()?;
+    DaprRequest::new(
+        Method::POST,
+        path("/v1.0/state", &[store, "transaction"], &[]),
+    )
+    .json(&serde_json::json!({ "operations": operations }))
+}
+
+/// `POST /v1.0-alpha1/state/{store}/query` with a Dapr state query (filter,
+/// sort, page), for stores that support queries.
+pub fn query_request(store: &str, query: &serde_json::Value) -> Result<DaprRequest> {
+    non_empty("state store name", store)?;
+    DaprRequest::new(
+        Method::POST,
+        path("/v1.0-alpha1/state", &[store, "query"], &[]),
+    )
+    .json(query)
+}
+
+/// A query answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QueryResponse<T> {
+    /// Matching items.
+    pub results: Vec<QueryItem<T>>,
+    /// Token for the next page, if any.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// One query result.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QueryItem<T> {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub data: T,
+    /// Its ETag.
+    #[serde(default)]
+    pub etag: Option<ETag>,
+}
+
 /// `POST /v1.0/state/{store}` with the items.
 pub fn save_request<T: Serialize>(store: &str, items: &[SaveItem<T>]) -> Result<DaprRequest> {
     non_empty("state store name", store)?;
@@ -334,6 +415,34 @@ mod tests {
         );
         assert!(got[1].1.is_none());
         assert!(decode_bulk_get::<u8>(200, &["a"], br#"[{"key":"a","error":"boom"}]"#).is_err());
+    }
+
+    #[test]
+    fn transaction_encoding() {
+        let ops = vec![
+            TransactionOp::Upsert(SaveItem::new("a", 1).etag(Some(ETag("3".into())))),
+            TransactionOp::Delete {
+                key: "b".into(),
+                etag: None,
+            },
+        ];
+        let r = transaction_request("s", &ops).expect("req");
+        assert_eq!(r.path_and_query, "/v1.0/state/s/transaction");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(
+            v,
+            json!({"operations": [
+                {"operation": "upsert", "request": {"key": "a", "value": 1, "etag": "3"}},
+                {"operation": "delete", "request": {"key": "b"}}
+            ]})
+        );
+        assert!(transaction_request::<u8>("s", &[]).is_err());
+        let q = query_request("s", &json!({"filter": {"EQ": {"state": "CA"}}})).expect("req");
+        assert_eq!(q.path_and_query, "/v1.0-alpha1/state/s/query");
+        let resp: QueryResponse<u8> =
+            serde_json::from_slice(br#"{"results":[{"key":"k","data":1,"etag":"2"}],"token":"3"}"#)
+                .expect("json");
+        assert_eq!(resp.results[0].data, 1);
     }
 
     #[test]

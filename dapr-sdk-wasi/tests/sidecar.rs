@@ -1,6 +1,8 @@
 //! Integration tests of the public API against a real daprd (app id
 //! `sdk-test`, HTTP port 3510, started by scripts/test with the components
-//! in tests/components). They run as a wasm32-wasip2 test binary under
+//! in tests/components, Redis on 6380 for lock and configuration, and the
+//! web gateway as a stand-in app so configuration subscriptions have an app
+//! channel). They run as a wasm32-wasip2 test binary under
 //! `wasmtime run -S http` (the runner in .cargo/config.toml).
 #![cfg(target_os = "wasi")]
 
@@ -262,6 +264,223 @@ fn service_invocation_passes_status_through() {
         match r {
             Ok(r) => assert!(r.is_sidecar_error(), "{}", r.status),
             Err(e) => assert!(e.status().is_some(), "{e}"),
+        }
+    })
+}
+
+#[test]
+fn metadata_and_outbound_health() {
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        dapr.healthz_outbound().await.expect("outbound");
+        dapr.set_metadata("sdk-test-attr", "42").await.expect("put");
+        let m = dapr.metadata().await.expect("metadata");
+        assert_eq!(m.id, "sdk-test");
+        assert!(
+            m.components
+                .iter()
+                .any(|c| c.name == STORE && c.ty == "state.sqlite"),
+            "{m:?}"
+        );
+        assert_eq!(
+            m.extended.get("sdk-test-attr").map(String::as_str),
+            Some("42")
+        );
+    })
+}
+
+#[test]
+fn bulk_secrets() {
+    wstd::runtime::block_on(async {
+        let all = client()
+            .get_bulk_secrets("secretstore")
+            .await
+            .expect("bulk");
+        assert_eq!(
+            all.get("greeting").and_then(|s| s.get("greeting")),
+            Some("not-a-real-secret-1234")
+        );
+    })
+}
+
+#[test]
+fn transactions_are_all_or_nothing() {
+    use dapr::state::TransactionOp;
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        let (a, b, c) = (unique("tx-a"), unique("tx-b"), unique("tx-c"));
+        dapr.save(STORE, &c, 3).await.expect("save c");
+        let ops = vec![
+            TransactionOp::Upsert(SaveItem::new(a.as_str(), 1)),
+            TransactionOp::Upsert(SaveItem::new(b.as_str(), 2)),
+            TransactionOp::Delete {
+                key: c.clone(),
+                etag: None,
+            },
+        ];
+        dapr.transact_state(STORE, &ops).await.expect("transaction");
+        assert_eq!(dapr.get_state::<u32>(STORE, &a).await.expect("a"), Some(1));
+        assert_eq!(dapr.get_state::<u32>(STORE, &b).await.expect("b"), Some(2));
+        assert_eq!(dapr.get_state::<u32>(STORE, &c).await.expect("c"), None);
+        // A stale ETag fails the whole transaction: a keeps its value.
+        let ops = vec![
+            TransactionOp::Upsert(SaveItem::new(a.as_str(), 10)),
+            TransactionOp::Upsert(
+                SaveItem::new(b.as_str(), 20)
+                    .etag(Some(dapr::ETag("stale".into())))
+                    .options(StateOptions::first_write()),
+            ),
+        ];
+        assert!(dapr.transact_state(STORE, &ops).await.is_err());
+        assert_eq!(dapr.get_state::<u32>(STORE, &a).await.expect("a"), Some(1));
+        // SQLite has no query support: a typed Dapr error, not a panic.
+        let e = dapr
+            .query_state::<u32>(STORE, &serde_json::json!({"filter": {"EQ": {"x": 1}}}))
+            .await
+            .unwrap_err();
+        assert!(e.error_code().is_some_and(|c| c.starts_with("ERR_")), "{e}");
+    })
+}
+
+#[test]
+fn publish_cloud_event_raw_and_bulk() {
+    use dapr::pubsub::{BulkEntry, Payload};
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        dapr.publish_json("pubsub", "orders", &serde_json::json!({"id": 1}))
+            .await
+            .expect("cloudevent");
+        dapr.publish(
+            "pubsub",
+            "orders",
+            b"raw bytes".to_vec(),
+            "text/plain",
+            Payload::Raw,
+        )
+        .await
+        .expect("raw");
+        let entries: Vec<BulkEntry<serde_json::Value>> = (0..3)
+            .map(|i| BulkEntry {
+                entry_id: i.to_string(),
+                event: serde_json::json!({"n": i}),
+                content_type: "application/json".into(),
+            })
+            .collect();
+        let r = dapr
+            .bulk_publish("pubsub", "orders", &entries)
+            .await
+            .expect("bulk");
+        assert!(r.failed_entries.is_empty(), "{r:?}");
+        let e = dapr
+            .publish_json("no-such-pubsub", "t", &1)
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_code(), Some("ERR_PUBSUB_NOT_FOUND"), "{e}");
+    })
+}
+
+#[test]
+fn output_binding_writes_and_reads_a_file() {
+    use std::collections::BTreeMap;
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        let name = format!("{}.txt", unique("f"));
+        let md = BTreeMap::from([("fileName".to_string(), name.clone())]);
+        dapr.invoke_binding("files", "create", &"hello binding", &md)
+            .await
+            .expect("create");
+        let got = dapr
+            .invoke_binding("files", "get", &(), &md)
+            .await
+            .expect("get");
+        assert_eq!(got.data, b"hello binding");
+        dapr.invoke_binding("files", "delete", &(), &md)
+            .await
+            .expect("delete");
+        assert!(
+            dapr.invoke_binding("no-such-binding", "create", &1, &md)
+                .await
+                .is_err()
+        );
+    })
+}
+
+#[test]
+fn configuration_get_subscribe_unsubscribe() {
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        // scripts/test seeds `greeting` = "hello" (version 1) in Redis.
+        let items = dapr
+            .get_configuration("configstore", &["greeting"])
+            .await
+            .expect("get");
+        assert_eq!(
+            items.get("greeting").map(|i| i.value.as_str()),
+            Some("hello")
+        );
+        assert_eq!(items.get("greeting").map(|i| i.version.as_str()), Some("1"));
+        let id = dapr
+            .subscribe_configuration("configstore", &["greeting"])
+            .await
+            .expect("subscribe");
+        assert!(!id.is_empty());
+        dapr.unsubscribe_configuration("configstore", &id)
+            .await
+            .expect("unsubscribe");
+    })
+}
+
+#[test]
+fn lock_and_unlock_with_their_result_codes() {
+    use dapr::lock::UnlockStatus;
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        let res = unique("res");
+        assert!(
+            dapr.try_lock("lockstore", &res, "owner-a", 30)
+                .await
+                .expect("lock a")
+        );
+        assert!(
+            !dapr
+                .try_lock("lockstore", &res, "owner-b", 30)
+                .await
+                .expect("lock b")
+        );
+        assert_eq!(
+            dapr.unlock("lockstore", &res, "owner-b")
+                .await
+                .expect("unlock b"),
+            UnlockStatus::LockBelongsToOthers
+        );
+        assert_eq!(
+            dapr.unlock("lockstore", &res, "owner-a")
+                .await
+                .expect("unlock a"),
+            UnlockStatus::Success
+        );
+        assert_eq!(
+            dapr.unlock("lockstore", &res, "owner-a")
+                .await
+                .expect("again"),
+            UnlockStatus::LockDoesNotExist
+        );
+    })
+}
+
+// Named to run last (tests run in name order here): it stops the sidecar.
+#[test]
+fn zz_shutdown_stops_the_sidecar() {
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        dapr.shutdown().await.expect("shutdown");
+        let start = wstd::time::Instant::now();
+        while dapr.healthz().await.is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15).into(),
+                "sidecar still up"
+            );
+            wstd::task::sleep(Duration::from_millis(200).into()).await;
         }
     })
 }

@@ -1,15 +1,10 @@
 //! Routes and the classify request path.
 
 use crate::nn;
-use dapr::Client;
 use http::Method;
 use image_api_classify::{preprocess, sentence, top_k, wants_json};
-use service_common::service::{
-    bytes_response, caller, enforce_rate_limit, error_response, flush_outbox, json_response,
-    read_body, record_event,
-};
-use service_common::{ApiError, ImageLimits, RatePolicy};
-use std::time::Duration;
+use service_common::ApiError;
+use service_common::service::{ImageRequest, bytes_response, error_response, json_response};
 use wstd::http::{Body, Request, Response};
 
 const OP_TYPE: &str = "classify";
@@ -46,14 +41,8 @@ fn health() -> Response<Body> {
 }
 
 async fn handle(req: Request<Body>, tensor_only: bool) -> Result<Response<Body>, ApiError> {
-    let limits = ImageLimits::from_env();
-    let policy = RatePolicy::from_lookup(|k| std::env::var(k).ok());
-    let (parts, body) = req.into_parts();
-    let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
-
-    enforce_rate_limit(&dapr, &caller(&parts.headers), policy).await?;
-    let bytes = read_body(&parts.headers, body, limits.max_body_bytes).await?;
-    let (_, img) = service_common::decode::decode(&bytes, &limits)?;
+    let req = ImageRequest::accept(req).await?;
+    let (_, img) = service_common::decode::decode(&req.body, &req.limits)?;
     let input = preprocess(&img);
     drop(img);
     if tensor_only {
@@ -63,19 +52,9 @@ async fn handle(req: Request<Body>, tensor_only: bool) -> Result<Response<Body>,
         eprintln!("classification failed: {e}");
         ApiError::unavailable("the model is unavailable")
     })?;
-
-    // Into the outbox before answering, delivered after: see record_event.
-    let recorded = record_event(&dapr, OP_TYPE, bytes.len() as u64).await;
-    wstd::runtime::spawn(async move {
-        flush_outbox(&dapr, Some(recorded), Duration::from_secs(30)).await;
-    })
-    .detach();
-
-    let accept = parts
-        .headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    Ok(if wants_json(accept) {
+    let json = wants_json(req.accept_header());
+    req.record_success(OP_TYPE).await;
+    Ok(if json {
         json_response(200, &top)
     } else {
         bytes_response(

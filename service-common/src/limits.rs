@@ -32,11 +32,7 @@ impl ImageLimits {
     /// do not parse as positive integers keep the default.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let d = Self::default();
-        let num = |k: &str| {
-            lookup(k)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|v| *v > 0)
-        };
+        let num = |k: &str| positive(&lookup, k);
         Self {
             max_body_bytes: num("MAX_BODY_BYTES").map_or(d.max_body_bytes, |v| v as usize),
             max_side: num("MAX_IMAGE_SIDE").map_or(d.max_side, |v| v.min(u32::MAX as u64) as u32),
@@ -50,6 +46,13 @@ impl ImageLimits {
     pub fn from_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
+}
+
+/// A positive integer from `lookup(key)`, or `None` (unset, not a number, zero).
+pub fn positive(lookup: &impl Fn(&str) -> Option<String>, key: &str) -> Option<u64> {
+    lookup(key)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|v| *v > 0)
 }
 
 #[cfg(test)]

@@ -24,11 +24,7 @@ impl RatePolicy {
     /// Defaults overridden by `RATE_LIMIT_MAX` and `RATE_LIMIT_WINDOW_MS`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let d = Self::default();
-        let num = |k: &str| {
-            lookup(k)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|v| *v > 0)
-        };
+        let num = |k: &str| crate::limits::positive(&lookup, k);
         Self {
             max_requests: num("RATE_LIMIT_MAX").map_or(d.max_requests, |v| v.min(10_000) as u32),
             window_ms: num("RATE_LIMIT_WINDOW_MS").unwrap_or(d.window_ms),

@@ -78,7 +78,7 @@ pub fn negotiate(accept: Option<&str>) -> Encoding {
 pub fn grayscale(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiError> {
     let info = service_common::decode::probe(bytes, limits)?;
     if info.format == ImageFormat::Gif {
-        return grayscale_gif(bytes, limits);
+        return grayscale_gif(bytes, limits, info);
     }
     if info.format == ImageFormat::Jpeg
         && let Some(gray) = jpeg_luma(bytes, limits)
@@ -88,24 +88,8 @@ pub fn grayscale(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiEr
     let (_, img) = service_common::decode::decode(bytes, limits)?;
     if img.color().has_alpha() {
         let gray = to_gray_alpha(&img);
-        let mut out = Vec::with_capacity(gray.as_raw().len() / 2);
-        png_encoder(&mut out)
-            .write_image(
-                gray.as_raw(),
-                gray.width(),
-                gray.height(),
-                image::ExtendedColorType::La8,
-            )
-            .map_err(|e| {
-                ApiError::new(500, "encode_failed", format!("could not encode PNG: {e}"))
-            })?;
         let (width, height) = gray.dimensions();
-        return Ok(Grayscaled {
-            bytes: out,
-            format: ImageFormat::Png,
-            width,
-            height,
-        });
+        return encode_png(gray.as_raw(), width, height, image::ExtendedColorType::La8);
     }
     encode_png_gray(&to_gray(&img))
 }
@@ -117,20 +101,29 @@ fn png_encoder(out: &mut Vec<u8>) -> PngEncoder<&mut Vec<u8>> {
 }
 
 fn encode_png_gray(gray: &image::GrayImage) -> Result<Grayscaled, ApiError> {
-    let mut out = Vec::with_capacity(gray.as_raw().len() / 2);
+    encode_png(
+        gray.as_raw(),
+        gray.width(),
+        gray.height(),
+        image::ExtendedColorType::L8,
+    )
+}
+
+fn encode_png(
+    raw: &[u8],
+    width: u32,
+    height: u32,
+    color: image::ExtendedColorType,
+) -> Result<Grayscaled, ApiError> {
+    let mut out = Vec::with_capacity(raw.len() / 2);
     png_encoder(&mut out)
-        .write_image(
-            gray.as_raw(),
-            gray.width(),
-            gray.height(),
-            image::ExtendedColorType::L8,
-        )
+        .write_image(raw, width, height, color)
         .map_err(|e| ApiError::new(500, "encode_failed", format!("could not encode PNG: {e}")))?;
     Ok(Grayscaled {
         bytes: out,
         format: ImageFormat::Png,
-        width: gray.width(),
-        height: gray.height(),
+        width,
+        height,
     })
 }
 
@@ -156,9 +149,12 @@ fn jpeg_luma(bytes: &[u8], limits: &ImageLimits) -> Option<image::GrayImage> {
     image::GrayImage::from_raw(w, h, pixels)
 }
 
-fn grayscale_gif(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiError> {
+fn grayscale_gif(
+    bytes: &[u8],
+    limits: &ImageLimits,
+    info: service_common::decode::ImageInfo,
+) -> Result<Grayscaled, ApiError> {
     let frames = service_common::decode::decode_gif_frames(bytes, limits)?;
-    let info = service_common::decode::probe(bytes, limits)?;
     let mut out = Vec::new();
     {
         let mut encoder = GifEncoder::new_with_speed(&mut out, 10);

@@ -58,7 +58,10 @@ async fn forward(
             ApiError::unavailable(format!("{app_id} is unavailable"))
         })?;
     if answer.is_sidecar_error() {
-        eprintln!("invoking {app_id}: {}", answer.clone().into_error());
+        eprintln!(
+            "invoking {app_id}: {}",
+            dapr::Error::from_response(answer.status, &answer.body)
+        );
         return Err(ApiError::unavailable(format!("{app_id} is unavailable")));
     }
     // Status and body unchanged, so the page sees the services' own errors.

@@ -48,13 +48,19 @@ function choose(file) {
   $("run").disabled = false;
 }
 
-async function grayscale(file) {
-  const res = await fetch("/api/grayscale", {
+// POSTs the image to a gateway route; a failure becomes its user message.
+async function upload(route, accept, file, what) {
+  const res = await fetch(route, {
     method: "POST",
-    headers: { "Accept": "image/png, image/gif", "Content-Type": file.type || "application/octet-stream" },
+    headers: { "Accept": accept, "Content-Type": file.type || "application/octet-stream" },
     body: file,
   });
-  if (!res.ok) throw new Error(await describe(res, "grayscale"));
+  if (!res.ok) throw new Error(await describe(res, what));
+  return res;
+}
+
+async function grayscale(file) {
+  const res = await upload("/api/grayscale", "image/png, image/gif", file, "grayscale");
   const img = $("gray");
   img.src = URL.createObjectURL(await res.blob());
   img.hidden = false;
@@ -62,12 +68,7 @@ async function grayscale(file) {
 }
 
 async function classify(file) {
-  const res = await fetch("/api/classify", {
-    method: "POST",
-    headers: { "Accept": "application/json", "Content-Type": file.type || "application/octet-stream" },
-    body: file,
-  });
-  if (!res.ok) throw new Error(await describe(res, "classification"));
+  const res = await upload("/api/classify", "application/json", file, "classification");
   const top = await res.json();
   const best = top[0];
   $("label").textContent = best ? `${best.label}: ${Math.round(best.score * 100)}%` : "Nothing recognised";

@@ -1,6 +1,6 @@
 //! Helpers for the end-to-end tests in `tests/`: they run against the stack
-//! that `scripts/test` starts with `dapr run -f dapr.yaml` (real daprd,
-//! wasmtime and MariaDB).
+//! that `scripts/test` starts with the local supervisor (`stack run`: real
+//! daprd, wasmtime and MariaDB).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 /// image-api-grayscale's app port.
 pub const GRAYSCALE: &str = "http://127.0.0.1:9005";
+/// The web app: the page and the API gateway.
+pub const WEB: &str = "http://127.0.0.1:8080";
 /// events-service's app port.
 pub const EVENTS: &str = "http://127.0.0.1:9007";
 /// The `web` app's sidecar, used to call services by Dapr invocation.
@@ -202,4 +204,35 @@ pub fn all_events() -> Vec<serde_json::Value> {
 /// A client address no other test uses, so rate limits do not interfere.
 pub fn client_ip(n: u8) -> String {
     format!("198.51.100.{n}")
+}
+
+/// Runs the local supervisor's CLI (`target/release/stack`) on the
+/// repository's run file, e.g. `stack(&["stop", "events-service"])`.
+pub fn stack(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(root().join("target/release/stack"))
+        .arg("-f")
+        .arg(root().join("dapr.yaml"))
+        .args(args)
+        .output()
+        .expect("run target/release/stack")
+}
+
+/// The pid the supervisor recorded for an app's `"daprd"` or `"app"`.
+pub fn pid_of(app: &str, what: &str) -> Option<u32> {
+    let path = root()
+        .join(".data/run")
+        .join(app)
+        .join(format!("{what}.pid"));
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether a process is alive (its /proc entry exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }

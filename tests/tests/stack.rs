@@ -1,6 +1,6 @@
 //! End to end against the running stack (`scripts/test` starts it with
-//! `dapr run -f dapr.yaml`). Run one at a time: some tests restart
-//! events-service or MariaDB.
+//! `stack run`). Run one at a time: some tests stop events-service, kill a
+//! sidecar, or restart MariaDB.
 
 use base64::Engine;
 use e2e::*;
@@ -317,41 +317,11 @@ fn events_service_rejects_bad_events_and_dedups_by_id() {
     );
 }
 
-fn events_service_cmd() -> Command {
-    // The same command as dapr.yaml's events-service entry.
-    let mut c = Command::new(root().join(".cache/bin/wasmtime"));
-    c.current_dir(root().join("events-service"))
-        .env("DAPR_HTTP_PORT", "3505")
-        .args([
-            "serve",
-            "--addr=127.0.0.1:9007",
-            "-S",
-            "cli",
-            "-S",
-            "inherit-network",
-            "-W",
-            "max-memory-size=268435456",
-            "--env=DAPR_HTTP_PORT",
-        ])
-        .args([
-            "--max-instance-reuse-count=1000000",
-            "--idle-instance-timeout=600s",
-            "--allow-precompiled",
-        ])
-        .arg("../target/wasm32-wasip2/release/events-service.cwasm")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    c
-}
-
 #[test]
-fn no_event_is_lost_while_events_service_restarts() {
+fn no_event_is_lost_while_events_service_is_down() {
     let before = all_events().len();
-    let stopped = Command::new("pkill")
-        .args(["-f", "wasmtime serve --addr=127.0.0.1:9007"])
-        .status()
-        .expect("pkill");
-    assert!(stopped.success(), "events-service was not running");
+    let out = stack(&["stop", "events-service"]);
+    assert!(out.status.success(), "{out:?}");
     wait_until(Duration::from_secs(10), "events-service to stop", || {
         std::net::TcpStream::connect("127.0.0.1:9007")
             .is_err()
@@ -367,26 +337,67 @@ fn no_event_is_lost_while_events_service_restarts() {
         );
         assert_eq!(r.status, 200);
     }
-    std::thread::sleep(Duration::from_secs(2));
-    // Restarted outside the CLI's control, and outliving this test on
-    // purpose: scripts/test stops it at the end.
-    #[allow(
-        clippy::zombie_processes,
-        reason = "the new events-service must outlive the test"
-    )]
-    events_service_cmd()
-        .spawn()
-        .expect("restart events-service");
-    wait_until(
-        Duration::from_secs(10),
-        "events-service to come back",
-        || try_get(&format!("{EVENTS}/healthz")).filter(|r| r.status == 200),
-    );
+    // Waits until events-service and its sidecar are healthy again.
+    let out = stack(&["start", "events-service"]);
+    assert!(out.status.success(), "{out:?}");
     // The outbox is delivered by the services' background retries.
     wait_until(Duration::from_secs(40), "the 3 queued events", || {
         (all_events().len() >= before + 3).then_some(())
     });
     assert_eq!(all_events().len(), before + 3, "delivered exactly once");
+}
+
+#[test]
+fn a_killed_sidecar_comes_back_with_its_app_and_the_stack_serves_again() {
+    let app = "image-api-grayscale";
+    let (daprd, proc) = (
+        pid_of(app, "daprd").expect("daprd pid"),
+        pid_of(app, "app").expect("app pid"),
+    );
+    assert!(alive(daprd) && alive(proc));
+    let killed = Command::new("kill")
+        .args(["-KILL", &daprd.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    // The supervisor stops the app too, then starts both again.
+    let (new_daprd, new_proc) =
+        wait_until(Duration::from_secs(30), "a new daprd and app", || {
+            match (pid_of(app, "daprd"), pid_of(app, "app")) {
+                (Some(d), Some(a)) if d != daprd && a != proc => Some((d, a)),
+                _ => None,
+            }
+        });
+    assert!(!alive(proc), "the old app must not outlive its sidecar");
+    assert!(alive(new_daprd) && alive(new_proc));
+    // Through the gateway: web's sidecar must resolve the new registration,
+    // and the restarted service must reach its state store again.
+    let photo = sample("rocket.png");
+    let r = wait_until(
+        Duration::from_secs(30),
+        "grayscale through web again",
+        || {
+            let r = post(
+                &format!("{WEB}/api/grayscale"),
+                &[("x-forwarded-for", &client_ip(90))],
+                &photo,
+            );
+            (r.status == 200).then_some(r)
+        },
+    );
+    assert!(!r.body.is_empty());
+    // And it said so, loudly, naming the log file.
+    let log = std::fs::read_to_string(root().join(".logs/stack.log")).expect("stack log");
+    assert!(
+        log.contains(
+            "image-api-grayscale: its sidecar (daprd) exited on its own (killed by SIGKILL)"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("image-api-grayscale/.dapr/logs/image-api-grayscale_daprd.log"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -553,8 +564,6 @@ fn hostile_events_get_400() {
     post(&url, &[], big.as_bytes()).assert_error(413, "payload_too_large");
     assert_eq!(get(&format!("{EVENTS}/healthz")).status, 200);
 }
-
-const WEB: &str = "http://127.0.0.1:8080";
 
 #[test]
 fn gateway_serves_the_page_and_forwards_with_statuses_unchanged() {

@@ -1,0 +1,472 @@
+//! The pure core of `stack`, the local supervisor: the run file
+//! (`dapr.yaml`, the format of `dapr run -f`), the command lines of each
+//! sidecar and app, and the restart policy. `main.rs` does the processes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A multi-app run file, as `dapr run -f` reads it. Fields this supervisor
+/// does not implement are refused rather than ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunFile {
+    /// Always 1.
+    pub version: u32,
+    /// Defaults for every app.
+    #[serde(default)]
+    pub common: Common,
+    /// The apps, each started beside its own daprd.
+    pub apps: Vec<App>,
+}
+
+/// `common:` in the run file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Common {
+    /// Components folder, relative to the run file.
+    pub resources_path: Option<String>,
+    /// Dapr configuration file, relative to the run file.
+    pub config_file_path: Option<String>,
+    /// daprd's log level.
+    pub log_level: Option<String>,
+    /// Environment of every app.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// One entry of `apps:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct App {
+    /// Dapr app id.
+    #[serde(rename = "appID")]
+    pub app_id: String,
+    /// The app's folder, relative to the run file; both processes run there.
+    pub app_dir_path: String,
+    /// The port the app listens on.
+    pub app_port: u16,
+    /// The sidecar's HTTP API port.
+    #[serde(rename = "daprHTTPPort")]
+    pub dapr_http_port: u16,
+    /// The sidecar's gRPC API port.
+    #[serde(rename = "daprGRPCPort")]
+    pub dapr_grpc_port: u16,
+    /// The sidecar's metrics port.
+    pub metrics_port: u16,
+    /// Requests the sidecar lets into the app at once.
+    pub app_max_concurrency: Option<u32>,
+    /// Overrides `common.resourcesPath`.
+    pub resources_path: Option<String>,
+    /// Overrides `common.configFilePath`.
+    pub config_file_path: Option<String>,
+    /// Added to `common.env`, winning on equal names.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The app's command line.
+    pub command: Vec<String>,
+}
+
+/// Why a run file cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunFileError {
+    /// Not YAML of the expected shape.
+    Parse(String),
+    /// A `version` other than 1.
+    Version(u32),
+    /// No apps.
+    NoApps,
+    /// An app id that is empty or not a plain name.
+    BadAppId(String),
+    /// Two apps with one id.
+    DuplicateApp(String),
+    /// An app without a command.
+    NoCommand(String),
+    /// A port used twice (port, first user, second user).
+    PortClash(u16, String, String),
+    /// Port 0, which would let the OS pick one nobody else knows.
+    ZeroPort(String),
+    /// Neither the app nor `common` names a components folder or config.
+    Missing(String, &'static str),
+}
+
+impl fmt::Display for RunFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Parse(e) => write!(f, "{e}"),
+            Self::Version(v) => write!(f, "version {v} is not supported (only 1)"),
+            Self::NoApps => write!(f, "no apps"),
+            Self::BadAppId(id) => write!(f, "app id {id:?} must be letters, digits and '-'"),
+            Self::DuplicateApp(id) => write!(f, "app id {id} appears twice"),
+            Self::NoCommand(id) => write!(f, "{id} has no command"),
+            Self::PortClash(p, a, b) => write!(f, "port {p} is both {a} and {b}"),
+            Self::ZeroPort(what) => write!(f, "{what} is 0: ports must be fixed"),
+            Self::Missing(id, what) => write!(f, "{id}: no {what} (in the app or in common)"),
+        }
+    }
+}
+
+impl std::error::Error for RunFileError {}
+
+impl RunFile {
+    /// Parses and checks a run file.
+    pub fn parse(text: &str) -> Result<Self, RunFileError> {
+        let file: RunFile =
+            serde_yaml_ng::from_str(text).map_err(|e| RunFileError::Parse(e.to_string()))?;
+        file.check()?;
+        Ok(file)
+    }
+
+    fn check(&self) -> Result<(), RunFileError> {
+        if self.version != 1 {
+            return Err(RunFileError::Version(self.version));
+        }
+        if self.apps.is_empty() {
+            return Err(RunFileError::NoApps);
+        }
+        let mut ids = BTreeSet::new();
+        let mut ports: BTreeMap<u16, String> = BTreeMap::new();
+        for app in &self.apps {
+            let id = &app.app_id;
+            let plain = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !plain {
+                return Err(RunFileError::BadAppId(id.clone()));
+            }
+            if !ids.insert(id.as_str()) {
+                return Err(RunFileError::DuplicateApp(id.clone()));
+            }
+            if app.command.is_empty() {
+                return Err(RunFileError::NoCommand(id.clone()));
+            }
+            for (port, what) in app.ports() {
+                let what = format!("{id}'s {what}");
+                if port == 0 {
+                    return Err(RunFileError::ZeroPort(what));
+                }
+                if let Some(first) = ports.insert(port, what.clone()) {
+                    return Err(RunFileError::PortClash(port, first, what));
+                }
+            }
+            if app.resources_path(self).is_none() {
+                return Err(RunFileError::Missing(id.clone(), "resourcesPath"));
+            }
+            if app.config_file_path(self).is_none() {
+                return Err(RunFileError::Missing(id.clone(), "configFilePath"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The app with this id.
+    pub fn app(&self, id: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.app_id == id)
+    }
+}
+
+impl App {
+    /// Every port this app and its sidecar listen on, with what it is.
+    pub fn ports(&self) -> [(u16, &'static str); 4] {
+        [
+            (self.app_port, "app port"),
+            (self.dapr_http_port, "Dapr HTTP port"),
+            (self.dapr_grpc_port, "Dapr gRPC port"),
+            (self.metrics_port, "metrics port"),
+        ]
+    }
+
+    fn resources_path<'a>(&'a self, file: &'a RunFile) -> Option<&'a str> {
+        self.resources_path
+            .as_deref()
+            .or(file.common.resources_path.as_deref())
+    }
+
+    fn config_file_path<'a>(&'a self, file: &'a RunFile) -> Option<&'a str> {
+        self.config_file_path
+            .as_deref()
+            .or(file.common.config_file_path.as_deref())
+    }
+
+    /// The folder both processes run in. `base` is the run file's folder.
+    pub fn dir(&self, base: &Path) -> PathBuf {
+        base.join(&self.app_dir_path)
+    }
+
+    /// daprd's arguments. Every listener is on loopback: nothing is
+    /// reachable from another machine unless a deployment asks for it.
+    pub fn daprd_args(&self, file: &RunFile, base: &Path) -> Vec<String> {
+        let path = |p: Option<&str>| base.join(p.unwrap_or_default()).display().to_string();
+        let mut args = vec![
+            "--app-id".into(),
+            self.app_id.clone(),
+            "--app-port".into(),
+            self.app_port.to_string(),
+            "--app-protocol".into(),
+            "http".into(),
+            "--app-channel-address".into(),
+            "127.0.0.1".into(),
+            "--dapr-http-port".into(),
+            self.dapr_http_port.to_string(),
+            "--dapr-grpc-port".into(),
+            self.dapr_grpc_port.to_string(),
+            "--metrics-port".into(),
+            self.metrics_port.to_string(),
+            "--dapr-listen-addresses".into(),
+            "127.0.0.1".into(),
+            "--dapr-internal-grpc-listen-address".into(),
+            "127.0.0.1".into(),
+            "--metrics-listen-address".into(),
+            "127.0.0.1".into(),
+            "--resources-path".into(),
+            path(self.resources_path(file)),
+            "--config".into(),
+            path(self.config_file_path(file)),
+            "--log-level".into(),
+            file.common
+                .log_level
+                .clone()
+                .unwrap_or_else(|| "info".into()),
+        ];
+        if let Some(n) = self.app_max_concurrency {
+            args.extend(["--app-max-concurrency".into(), n.to_string()]);
+        }
+        args
+    }
+
+    /// The app's environment on top of the supervisor's: what `dapr run`
+    /// sets, then `common.env`, then the app's own `env`.
+    pub fn app_env(&self, file: &RunFile) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::from([
+            ("APP_ID".into(), self.app_id.clone()),
+            ("APP_PORT".into(), self.app_port.to_string()),
+            ("DAPR_HTTP_PORT".into(), self.dapr_http_port.to_string()),
+            ("DAPR_GRPC_PORT".into(), self.dapr_grpc_port.to_string()),
+            ("DAPR_METRICS_PORT".into(), self.metrics_port.to_string()),
+        ]);
+        env.extend(file.common.env.clone());
+        env.extend(self.env.clone());
+        env
+    }
+}
+
+/// What to do when an app or its sidecar exits on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Restart the pair, with backoff.
+    Always,
+    /// Stop the whole stack and fail.
+    Never,
+}
+
+/// Exponential restart delay: `initial`, doubling up to `max`; back to
+/// `initial` once a run has lasted `stable_after`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    stable_after: Duration,
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new(
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        )
+    }
+}
+
+impl Backoff {
+    /// A backoff; `max` below `initial` is raised to `initial`.
+    pub fn new(initial: Duration, max: Duration, stable_after: Duration) -> Self {
+        Self {
+            initial,
+            max: max.max(initial),
+            stable_after,
+            next: initial,
+        }
+    }
+
+    /// The delay before the next start, after a run that lasted `uptime`.
+    pub fn after_exit(&mut self, uptime: Duration) -> Duration {
+        if uptime >= self.stable_after {
+            self.next = self.initial;
+        }
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (UTC), for the
+/// markers written into the logs.
+pub fn utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days, after Howard Hinnant's algorithm.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+version: 1
+common:
+  resourcesPath: ./config/components
+  configFilePath: ./config/config.yaml
+  env:
+    SHARED: "1"
+    LEVEL: common
+apps:
+  - appID: one
+    appDirPath: ./one
+    appPort: 9001
+    daprHTTPPort: 3501
+    daprGRPCPort: 50001
+    metricsPort: 9091
+    appMaxConcurrency: 8
+    env:
+      LEVEL: app
+    command: [wasmtime, serve, x.wasm]
+  - appID: two
+    appDirPath: ./two
+    appPort: 9002
+    daprHTTPPort: 3502
+    daprGRPCPort: 50002
+    metricsPort: 9092
+    configFilePath: ./other.yaml
+    command: [wasmtime, serve, y.wasm]
+"#;
+
+    fn parse(text: &str) -> Result<RunFile, RunFileError> {
+        RunFile::parse(text)
+    }
+
+    #[test]
+    fn the_repositorys_run_file_is_valid() {
+        let text = include_str!("../../dapr.yaml");
+        let file = parse(text).expect("dapr.yaml");
+        assert!(file.apps.len() >= 4);
+    }
+
+    #[test]
+    fn daprd_listens_on_loopback_only_with_the_apps_settings() {
+        let file = parse(FILE).expect("parse");
+        let one = file.app("one").expect("one");
+        let args = one.daprd_args(&file, Path::new("/repo"));
+        let flag = |name: &str| {
+            let i = args.iter().position(|a| a == name).expect(name);
+            args[i + 1].clone()
+        };
+        assert_eq!(flag("--app-id"), "one");
+        assert_eq!(flag("--app-port"), "9001");
+        assert_eq!(flag("--dapr-http-port"), "3501");
+        assert_eq!(flag("--metrics-port"), "9091");
+        assert_eq!(flag("--app-max-concurrency"), "8");
+        assert_eq!(flag("--resources-path"), "/repo/./config/components");
+        for listener in [
+            "--dapr-listen-addresses",
+            "--dapr-internal-grpc-listen-address",
+            "--metrics-listen-address",
+            "--app-channel-address",
+        ] {
+            assert_eq!(flag(listener), "127.0.0.1", "{listener}");
+        }
+        let two = file.app("two").expect("two");
+        let args = two.daprd_args(&file, Path::new("/repo"));
+        assert!(args.contains(&"/repo/./other.yaml".to_string()));
+        assert!(!args.contains(&"--app-max-concurrency".to_string()));
+    }
+
+    #[test]
+    fn app_env_layers_dapr_common_and_app() {
+        let file = parse(FILE).expect("parse");
+        let env = file.app("one").expect("one").app_env(&file);
+        assert_eq!(env["DAPR_HTTP_PORT"], "3501");
+        assert_eq!(env["APP_ID"], "one");
+        assert_eq!(env["SHARED"], "1");
+        assert_eq!(env["LEVEL"], "app");
+        let env = file.app("two").expect("two").app_env(&file);
+        assert_eq!(env["LEVEL"], "common");
+    }
+
+    #[test]
+    fn bad_run_files_are_refused_with_a_reason() {
+        let clash = FILE.replace("daprHTTPPort: 3502", "daprHTTPPort: 9001");
+        assert_eq!(
+            parse(&clash).err(),
+            Some(RunFileError::PortClash(
+                9001,
+                "one's app port".into(),
+                "two's Dapr HTTP port".into()
+            ))
+        );
+        let dup = FILE.replace("appID: two", "appID: one");
+        assert_eq!(
+            parse(&dup).err(),
+            Some(RunFileError::DuplicateApp("one".into()))
+        );
+        let bad = FILE.replace("appID: two", "appID: ../two");
+        assert!(matches!(parse(&bad), Err(RunFileError::BadAppId(_))));
+        let empty = FILE.replace("[wasmtime, serve, y.wasm]", "[]");
+        assert_eq!(
+            parse(&empty).err(),
+            Some(RunFileError::NoCommand("two".into()))
+        );
+        let zero = FILE.replace("metricsPort: 9092", "metricsPort: 0");
+        assert!(matches!(parse(&zero), Err(RunFileError::ZeroPort(_))));
+        let unknown = FILE.replace("appPort: 9002", "appPort: 9002\n    appProtocol: grpc");
+        let err = parse(&unknown).expect_err("refused").to_string();
+        assert!(err.contains("appProtocol"), "{err}");
+        let version = FILE.replace("version: 1", "version: 2");
+        assert_eq!(parse(&version).err(), Some(RunFileError::Version(2)));
+        let no_config = FILE.replace("  configFilePath: ./config/config.yaml\n", "");
+        assert_eq!(
+            parse(&no_config).err(),
+            Some(RunFileError::Missing("one".into(), "configFilePath"))
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_ceiling_and_resets_after_a_stable_run() {
+        let s = Duration::from_secs;
+        let mut b = Backoff::new(s(1), s(8), s(60));
+        let delays: Vec<_> = (0..6).map(|_| b.after_exit(s(2))).collect();
+        assert_eq!(delays, [s(1), s(2), s(4), s(8), s(8), s(8)]);
+        assert_eq!(b.after_exit(s(60)), s(1));
+        assert_eq!(b.after_exit(s(0)), s(2));
+        let mut odd = Backoff::new(s(5), s(1), s(60));
+        assert_eq!(odd.after_exit(s(0)), s(5));
+        assert_eq!(odd.after_exit(s(0)), s(5));
+    }
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_795_368_677), "2026-11-22T17:31:17Z");
+    }
+}

@@ -1,0 +1,657 @@
+//! `stack`: runs every app of a run file (`dapr.yaml`) beside its own daprd,
+//! and keeps them running.
+//!
+//! Each app and its sidecar form a unit. When either exits on its own, the
+//! supervisor says so (which process, how, and its log file), stops the
+//! other, and starts both again after a backoff; `--no-restart` stops the
+//! whole stack instead. Every process runs in a process group of its own,
+//! recorded in a pid file, so stopping touches exactly what was started.
+//! Ctrl-C (or SIGTERM) stops everything; a second one kills at once.
+//!
+//! ```text
+//! stack [-f dapr.yaml] run [--no-restart]
+//! stack [-f dapr.yaml] stop APP     # stop APP and its sidecar, keep them down
+//! stack [-f dapr.yaml] start APP    # let them run again, wait until healthy
+//! stack [-f dapr.yaml] status
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{IsTerminal, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use stack::{App, Backoff, Restart, RunFile, utc};
+
+const USAGE: &str = "usage: stack [-f RUN_FILE] [--state-dir DIR] [--daprd PATH] \
+                     run [--no-restart] | stop APP | start APP | status";
+/// How long a process gets between SIGTERM and SIGKILL. daprd drains for
+/// up to 5 s (its --dapr-graceful-shutdown-seconds default).
+const GRACE: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_millis(200);
+/// After this long without a healthy daprd and app, say so once.
+const SLOW_START: Duration = Duration::from_secs(60);
+
+fn main() -> ExitCode {
+    match cli() {
+        Ok(code) => code,
+        Err(e) => {
+            say(Level::Error, &e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct Opts {
+    file: PathBuf,
+    state: Option<PathBuf>,
+    daprd: Option<PathBuf>,
+}
+
+fn cli() -> Result<ExitCode, String> {
+    let mut args = std::env::args().skip(1);
+    let mut opts = Opts {
+        file: PathBuf::from("dapr.yaml"),
+        state: None,
+        daprd: None,
+    };
+    let mut rest = Vec::new();
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match a.as_str() {
+            "-f" | "--file" => opts.file = value(&a)?.into(),
+            "--state-dir" => opts.state = Some(value(&a)?.into()),
+            "--daprd" => opts.daprd = Some(value(&a)?.into()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => rest.push(a),
+        }
+    }
+    let text = fs::read_to_string(&opts.file)
+        .map_err(|e| format!("cannot read {}: {e}", opts.file.display()))?;
+    let file = RunFile::parse(&text).map_err(|e| format!("{}: {e}", opts.file.display()))?;
+    let base = opts
+        .file
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", opts.file.display()))?;
+    let state = opts.state.clone().unwrap_or_else(|| base.join(".data/run"));
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let app = |id: &str| {
+        file.app(id)
+            .cloned()
+            .ok_or_else(|| format!("no app {id:?} in {}", opts.file.display()))
+    };
+    match rest.as_slice() {
+        ["run"] => run(&file, &base, &state, daprd(&opts), Restart::Always),
+        ["run", "--no-restart"] => run(&file, &base, &state, daprd(&opts), Restart::Never),
+        ["stop", id] => hold(&app(id)?, &state, true),
+        ["start", id] => hold(&app(id)?, &state, false),
+        ["status"] => status(&file, &state),
+        _ => Err(USAGE.into()),
+    }
+}
+
+/// `--daprd`, else `$DAPR_RUNTIME_PATH/.dapr/bin/daprd` (where the dapr CLI
+/// looks), else `daprd` on the PATH.
+fn daprd(opts: &Opts) -> PathBuf {
+    if let Some(p) = &opts.daprd {
+        return p.clone();
+    }
+    match std::env::var_os("DAPR_RUNTIME_PATH") {
+        Some(root) => Path::new(&root).join(".dapr/bin/daprd"),
+        None => PathBuf::from("daprd"),
+    }
+}
+
+// --- output -----------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+fn say(level: Level, msg: &str) {
+    let color = std::io::stderr().is_terminal();
+    let (tag, code) = match level {
+        Level::Info => ("stack:", "1;34"),
+        Level::Warn => ("stack: warning:", "1;33"),
+        Level::Error => ("stack: error:", "1;31"),
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = if color {
+        writeln!(err, "\x1b[{code}m{tag}\x1b[0m {msg}")
+    } else {
+        writeln!(err, "{tag} {msg}")
+    };
+}
+
+/// The last `n` lines of a log, for the report of an exit.
+fn tail(path: &Path, n: usize) -> Vec<String> {
+    let Ok(mut f) = File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = Vec::new();
+    let start = len.saturating_sub(16 * 1024);
+    let _ = std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start));
+    let _ = f.take(16 * 1024).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.chars().take(300).collect())
+        .collect()
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => match Signal::try_from(s) {
+            Ok(sig) => format!("killed by {sig}"),
+            Err(_) => format!("killed by signal {s}"),
+        },
+        _ => status.to_string(),
+    }
+}
+
+fn now_utc() -> String {
+    utc(SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0))
+}
+
+// --- processes ----------------------------------------------------------------------
+
+/// A started process, leader of its own process group.
+struct Proc {
+    what: &'static str,
+    child: Child,
+    log: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl Proc {
+    fn spawn(
+        what: &'static str,
+        mut cmd: Command,
+        log: PathBuf,
+        pid_file: PathBuf,
+        marker: &str,
+    ) -> Result<Self, String> {
+        let mut out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+        let _ = writeln!(out, "{marker}");
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            // Its own group: a terminal's Ctrl-C reaches only the
+            // supervisor, which then stops everything in order.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start {what} ({:?}): {e}", cmd.get_program()))?;
+        fs::write(&pid_file, format!("{}\n", child.id()))
+            .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
+        Ok(Self {
+            what,
+            child,
+            log,
+            pid_file,
+        })
+    }
+
+    fn group(&self) -> Option<Pid> {
+        i32::try_from(self.child.id()).ok().map(Pid::from_raw)
+    }
+
+    fn signal(&self, sig: Signal) {
+        if let Some(g) = self.group() {
+            let _ = killpg(g, sig); // ESRCH: already gone
+        }
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Reaps the process and anything left in its group, and drops the pid file.
+    fn finish(mut self) {
+        self.signal(Signal::SIGKILL);
+        let _ = self.child.wait();
+        let _ = fs::remove_file(&self.pid_file);
+    }
+}
+
+/// Sends SIGTERM to every process, waits up to `GRACE` (less if `hurry`
+/// turns true: a second Ctrl-C), then SIGKILLs what is left.
+fn stop_all(procs: Vec<Proc>, hurry: &AtomicBool) {
+    let mut procs = procs;
+    for p in &procs {
+        p.signal(Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline && !hurry.load(Ordering::Relaxed) {
+        if procs.iter_mut().all(|p| p.exited().is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for p in procs {
+        p.finish();
+    }
+}
+
+// --- a unit: one app and its sidecar ------------------------------------------------
+
+struct Unit {
+    app: App,
+    dir: PathBuf,
+    logs: PathBuf,
+    run: PathBuf,
+    daprd: Option<Proc>,
+    proc: Option<Proc>,
+    started: Instant,
+    starts: u32,
+    backoff: Backoff,
+    next_start: Option<Instant>,
+    ready: bool,
+    slow_reported: bool,
+}
+
+impl Unit {
+    fn new(app: &App, base: &Path, state: &Path) -> Self {
+        let dir = app.dir(base);
+        Self {
+            logs: dir.join(".dapr/logs"),
+            dir,
+            run: state.join(&app.app_id),
+            app: app.clone(),
+            daprd: None,
+            proc: None,
+            started: Instant::now(),
+            starts: 0,
+            backoff: Backoff::default(),
+            next_start: Some(Instant::now()),
+            ready: false,
+            slow_reported: false,
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.app.app_id
+    }
+
+    fn running(&self) -> bool {
+        self.daprd.is_some() || self.proc.is_some()
+    }
+
+    fn held(&self) -> bool {
+        self.run.join("down").exists()
+    }
+
+    fn log_path(&self, what: &str) -> PathBuf {
+        self.logs.join(format!("{}_{what}.log", self.app.app_id))
+    }
+
+    fn start(&mut self, file: &RunFile, base: &Path, daprd: &Path) -> Result<(), String> {
+        for d in [&self.logs, &self.run] {
+            fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        }
+        self.starts += 1;
+        let marker = format!(
+            "----- {} stack: start {} of {} -----",
+            now_utc(),
+            self.starts,
+            self.id()
+        );
+        let mut sidecar = Command::new(daprd);
+        sidecar
+            .args(self.app.daprd_args(file, base))
+            .current_dir(&self.dir);
+        self.daprd = Some(Proc::spawn(
+            "daprd",
+            sidecar,
+            self.log_path("daprd"),
+            self.run.join("daprd.pid"),
+            &marker,
+        )?);
+        let mut app = Command::new(&self.app.command[0]);
+        app.args(&self.app.command[1..])
+            .current_dir(&self.dir)
+            .envs(self.app.app_env(file));
+        self.proc = Some(Proc::spawn(
+            "app",
+            app,
+            self.log_path("app"),
+            self.run.join("app.pid"),
+            &marker,
+        )?);
+        self.started = Instant::now();
+        self.ready = false;
+        self.slow_reported = false;
+        Ok(())
+    }
+
+    /// Which process exited on its own, if one did.
+    fn exited(&mut self) -> Option<(&'static str, ExitStatus, PathBuf)> {
+        for p in [self.daprd.as_mut(), self.proc.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(status) = p.exited() {
+                return Some((p.what, status, p.log.clone()));
+            }
+        }
+        None
+    }
+
+    fn take_procs(&mut self) -> Vec<Proc> {
+        [self.daprd.take(), self.proc.take()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    fn healthy(&self) -> bool {
+        let dapr = http_status(self.app.dapr_http_port, "/v1.0/healthz")
+            .is_some_and(|s| (200..300).contains(&s));
+        dapr && TcpStream::connect_timeout(&local(self.app.app_port), TICK).is_ok()
+    }
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The status code of `GET path` on 127.0.0.1:port, if it answers quickly.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&local(port), TICK).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    s.set_write_timeout(Some(Duration::from_millis(500))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).ok()?;
+    let head = std::str::from_utf8(&buf[..n]).ok()?;
+    head.split_whitespace().nth(1)?.parse().ok()
+}
+
+// --- run ------------------------------------------------------------------------------
+
+fn run(
+    file: &RunFile,
+    base: &Path,
+    state: &Path,
+    daprd: PathBuf,
+    policy: Restart,
+) -> Result<ExitCode, String> {
+    fs::create_dir_all(state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+    let me = state.join("stack.pid");
+    if let Some(pid) = live_pid(&me) {
+        return Err(format!(
+            "another stack is running (pid {pid}, {}); stop it first",
+            me.display()
+        ));
+    }
+    // Fail before starting anything when a port is taken, naming it.
+    for app in &file.apps {
+        for (port, what) in app.ports() {
+            if TcpListener::bind(local(port)).is_err() {
+                return Err(format!(
+                    "port {port} ({}'s {what}) is already in use on 127.0.0.1",
+                    app.app_id
+                ));
+            }
+        }
+    }
+    if !daprd.is_file() && daprd.components().count() > 1 {
+        return Err(format!(
+            "no daprd at {} (run scripts/setup)",
+            daprd.display()
+        ));
+    }
+    fs::write(&me, format!("{}\n", std::process::id()))
+        .map_err(|e| format!("cannot write {}: {e}", me.display()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+    }
+
+    let mut units: Vec<Unit> = file
+        .apps
+        .iter()
+        .map(|a| Unit::new(a, base, state))
+        .collect();
+    for u in &units {
+        let _ = fs::remove_file(u.run.join("down")); // a new run starts everything
+    }
+    say(
+        Level::Info,
+        &format!(
+            "starting {} apps, each beside its daprd (restart: {}); logs in <app>/.dapr/logs/",
+            units.len(),
+            match policy {
+                Restart::Always => "on, with backoff",
+                Restart::Never => "off",
+            }
+        ),
+    );
+    let mut all_ready = false;
+    let mut failed = false;
+    'supervise: while !stop.load(Ordering::Relaxed) {
+        for u in &mut units {
+            if u.running() {
+                if u.held() {
+                    say(Level::Info, &format!("stopping {} (stack stop)", u.id()));
+                    stop_all(u.take_procs(), &stop);
+                    u.next_start = None;
+                    continue;
+                }
+                if let Some((what, status, log)) = u.exited() {
+                    report_exit(u, what, status, &log);
+                    let uptime = u.started.elapsed();
+                    stop_all(u.take_procs(), &stop);
+                    if policy == Restart::Never {
+                        failed = true;
+                        break 'supervise;
+                    }
+                    let delay = u.backoff.after_exit(uptime);
+                    say(
+                        Level::Warn,
+                        &format!(
+                            "restarting {} and its sidecar in {:.0?} (restart {})",
+                            u.id(),
+                            delay,
+                            u.starts
+                        ),
+                    );
+                    u.next_start = Some(Instant::now() + delay);
+                    all_ready = false;
+                    continue;
+                }
+                if !u.ready && u.healthy() {
+                    u.ready = true;
+                    let again = if u.starts > 1 { " again" } else { "" };
+                    say(
+                        Level::Info,
+                        &format!(
+                            "{} is up{again} (app :{}, daprd :{})",
+                            u.id(),
+                            u.app.app_port,
+                            u.app.dapr_http_port
+                        ),
+                    );
+                } else if !u.ready && !u.slow_reported && u.started.elapsed() > SLOW_START {
+                    u.slow_reported = true;
+                    say(
+                        Level::Warn,
+                        &format!(
+                            "{} is not healthy after {SLOW_START:?}; see {} and {}",
+                            u.id(),
+                            u.log_path("daprd").display(),
+                            u.log_path("app").display()
+                        ),
+                    );
+                }
+            } else if u.held() {
+                u.next_start = None;
+            } else if u.next_start.is_none_or(|t| Instant::now() >= t) {
+                u.next_start = None;
+                if let Err(e) = u.start(file, base, &daprd) {
+                    say(Level::Error, &format!("{}: {e}", u.id()));
+                    stop_all(u.take_procs(), &stop);
+                    if policy == Restart::Never {
+                        failed = true;
+                        break 'supervise;
+                    }
+                    u.next_start = Some(Instant::now() + u.backoff.after_exit(Duration::ZERO));
+                }
+            }
+        }
+        if !all_ready && units.iter().all(|u| u.ready) {
+            all_ready = true;
+            say(Level::Info, "all apps are up");
+        }
+        std::thread::sleep(TICK);
+    }
+
+    say(Level::Info, "stopping every app and sidecar");
+    stop.store(false, Ordering::Relaxed); // a further Ctrl-C now means: kill
+    let procs: Vec<Proc> = units.iter_mut().flat_map(Unit::take_procs).collect();
+    stop_all(procs, &stop);
+    let _ = fs::remove_file(&me);
+    say(Level::Info, "stopped");
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report_exit(u: &Unit, what: &str, status: ExitStatus, log: &Path) {
+    let role = if what == "daprd" {
+        "its sidecar (daprd)"
+    } else {
+        "the app"
+    };
+    say(
+        Level::Error,
+        &format!(
+            "{}: {role} exited on its own ({}) after {:.0?}\n    log: {}",
+            u.id(),
+            describe(status),
+            u.started.elapsed(),
+            log.display()
+        ),
+    );
+    for line in tail(log, 5) {
+        eprintln!("    | {line}");
+    }
+}
+
+/// The pid in `path`, if that process is alive.
+fn live_pid(path: &Path) -> Option<i32> {
+    let pid: i32 = fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    (pid > 0 && kill(Pid::from_raw(pid), None).is_ok()).then_some(pid)
+}
+
+// --- stop / start / status -------------------------------------------------------------
+
+fn hold(app: &App, state: &Path, down: bool) -> Result<ExitCode, String> {
+    let dir = state.join(&app.app_id);
+    let flag = dir.join("down");
+    let id = &app.app_id;
+    if live_pid(&state.join("stack.pid")).is_none() {
+        return Err(format!("no stack is running ({})", state.display()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    if down {
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        fs::write(&flag, "").map_err(|e| format!("cannot write {}: {e}", flag.display()))?;
+        while live_pid(&dir.join("daprd.pid")).is_some() || live_pid(&dir.join("app.pid")).is_some()
+        {
+            if Instant::now() > deadline {
+                return Err(format!("{id} did not stop within 60 s"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        say(
+            Level::Info,
+            &format!("{id} stopped; `stack start {id}` runs it again"),
+        );
+    } else {
+        let _ = fs::remove_file(&flag);
+        loop {
+            let up = live_pid(&dir.join("daprd.pid")).is_some()
+                && http_status(app.dapr_http_port, "/v1.0/healthz").is_some_and(|s| s < 300)
+                && TcpStream::connect_timeout(&local(app.app_port), TICK).is_ok();
+            if up {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{id} is not healthy within 60 s"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        say(Level::Info, &format!("{id} is up"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(file: &RunFile, state: &Path) -> Result<ExitCode, String> {
+    let Some(pid) = live_pid(&state.join("stack.pid")) else {
+        println!("no stack is running");
+        return Ok(ExitCode::FAILURE);
+    };
+    println!("stack: pid {pid}");
+    let mut all_up = true;
+    for app in &file.apps {
+        let dir = state.join(&app.app_id);
+        let daprd = live_pid(&dir.join("daprd.pid"));
+        let proc = live_pid(&dir.join("app.pid"));
+        let line = match (daprd, proc) {
+            (Some(d), Some(a)) => format!("running (daprd pid {d}, app pid {a})"),
+            _ if dir.join("down").exists() => "stopped (stack stop)".into(),
+            _ => "down (restarting)".into(),
+        };
+        all_up &= daprd.is_some() && proc.is_some();
+        println!("{:<24} {line}", app.app_id);
+    }
+    Ok(if all_up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -194,13 +194,13 @@ impl App {
 
     /// The folder both processes run in. `base` is the run file's folder.
     pub fn dir(&self, base: &Path) -> PathBuf {
-        base.join(&self.app_dir_path)
+        under(base, &self.app_dir_path)
     }
 
     /// daprd's arguments. Every listener is on loopback: nothing is
     /// reachable from another machine unless a deployment asks for it.
     pub fn daprd_args(&self, file: &RunFile, base: &Path) -> Vec<String> {
-        let path = |p: Option<&str>| base.join(p.unwrap_or_default()).display().to_string();
+        let path = |p: Option<&str>| under(base, p.unwrap_or_default()).display().to_string();
         let mut args = vec![
             "--app-id".into(),
             self.app_id.clone(),
@@ -252,6 +252,17 @@ impl App {
         env.extend(self.env.clone());
         env
     }
+}
+
+/// `rel` under `base`, without `.` components (for readable log paths).
+fn under(base: &Path, rel: &str) -> PathBuf {
+    let mut out = base.to_path_buf();
+    out.extend(
+        Path::new(rel)
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir),
+    );
+    out
 }
 
 /// What to do when an app or its sidecar exits on its own.
@@ -386,7 +397,8 @@ apps:
         assert_eq!(flag("--dapr-http-port"), "3501");
         assert_eq!(flag("--metrics-port"), "9091");
         assert_eq!(flag("--app-max-concurrency"), "8");
-        assert_eq!(flag("--resources-path"), "/repo/./config/components");
+        assert_eq!(flag("--resources-path"), "/repo/config/components");
+        assert_eq!(one.dir(Path::new("/repo")), Path::new("/repo/one"));
         for listener in [
             "--dapr-listen-addresses",
             "--dapr-internal-grpc-listen-address",
@@ -397,7 +409,7 @@ apps:
         }
         let two = file.app("two").expect("two");
         let args = two.daprd_args(&file, Path::new("/repo"));
-        assert!(args.contains(&"/repo/./other.yaml".to_string()));
+        assert!(args.contains(&"/repo/other.yaml".to_string()));
         assert!(!args.contains(&"--app-max-concurrency".to_string()));
     }
 

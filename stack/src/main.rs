@@ -370,6 +370,7 @@ impl Unit {
     }
 
     fn take_procs(&mut self) -> Vec<Proc> {
+        self.ready = false;
         [self.daprd.take(), self.proc.take()]
             .into_iter()
             .flatten()

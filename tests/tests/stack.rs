@@ -386,8 +386,12 @@ fn a_killed_sidecar_comes_back_with_its_app_and_the_stack_serves_again() {
         },
     );
     assert!(!r.body.is_empty());
-    // And it said so, loudly, naming the log file.
-    let log = std::fs::read_to_string(root().join(".logs/stack.log")).expect("stack log");
+    // And it said so, loudly, naming the log file, and that it is back.
+    let log = wait_until(Duration::from_secs(10), "the supervisor's report", || {
+        std::fs::read_to_string(root().join(".logs/stack.log"))
+            .ok()
+            .filter(|l| l.contains("image-api-grayscale is up again"))
+    });
     assert!(
         log.contains(
             "image-api-grayscale: its sidecar (daprd) exited on its own (killed by SIGKILL)"

@@ -1,9 +1,12 @@
 //! Integration tests of the public API against a real daprd (app id
-//! `sdk-test`, HTTP port 3510, started by scripts/test with the components
-//! in tests/components, Redis on 6380 for lock and configuration, and the
-//! web gateway as a stand-in app so configuration subscriptions have an app
-//! channel). They run as a wasm32-wasip2 test binary under
-//! `wasmtime run -S http` (the runner in .cargo/config.toml).
+//! `sdk-test`, HTTP port 3510, started by scripts/test from
+//! tests/dapr.yaml with the components in tests/components, Redis on 6380
+//! for lock and configuration, and the web component on 3514 as a stand-in
+//! app: it answers invocations and gives configuration subscriptions an app
+//! channel). Nothing here depends on the main stack. They run as a
+//! wasm32-wasip2 test binary under `wasmtime run -S http` (the runner in
+//! .cargo/config.toml, which passes in DAPR_API_TOKEN: the sidecar requires
+//! it).
 #![cfg(target_os = "wasi")]
 
 use dapr::{Client, SaveItem, StateOptions};
@@ -13,13 +16,36 @@ use std::time::Duration;
 
 const STORE: &str = "statestore";
 
+const ENDPOINT: &str = "http://127.0.0.1:3510";
+
 fn client() -> Client {
-    let endpoint = option_env!("SDK_TEST_DAPR_ENDPOINT").unwrap_or("http://127.0.0.1:3510");
+    let token = std::env::var("DAPR_API_TOKEN").expect("DAPR_API_TOKEN (see scripts/test)");
     Client::builder()
-        .endpoint(endpoint)
+        .endpoint(option_env!("SDK_TEST_DAPR_ENDPOINT").unwrap_or(ENDPOINT))
+        .api_token(token)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
+}
+
+#[test]
+fn without_the_right_api_token_the_sidecar_answers_401() {
+    wstd::runtime::block_on(async {
+        // (The builder would take DAPR_API_TOKEN from the environment.)
+        let anonymous = Client::builder()
+            .endpoint(option_env!("SDK_TEST_DAPR_ENDPOINT").unwrap_or(ENDPOINT))
+            .api_token("not-the-token")
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let err = anonymous
+            .get_state::<String>(STORE, "any")
+            .await
+            .expect_err("refused");
+        assert_eq!(err.status(), Some(401), "{err}");
+        // Health stays open, as Dapr documents.
+        anonymous.healthz().await.expect("healthz needs no token");
+    })
 }
 
 fn unique(prefix: &str) -> String {
@@ -224,10 +250,10 @@ fn secrets_are_read_and_never_debug_printed() {
 fn service_invocation_passes_status_through() {
     wstd::runtime::block_on(async {
         let dapr = client();
-        // The stack's grayscale service, found through the sqlite name resolver.
+        // Its own app (the stand-in), found through the sqlite name resolver.
         let r = dapr
             .invoke(
-                "image-api-grayscale",
+                "sdk-test",
                 Method::GET,
                 "healthz",
                 HeaderMap::new(),
@@ -241,15 +267,15 @@ fn service_invocation_passes_status_through() {
         // The app's own 4xx is a response, not an error.
         let r = dapr
             .invoke(
-                "image-api-grayscale",
+                "sdk-test",
                 Method::POST,
-                "grayscale",
+                "no-such-route",
                 HeaderMap::new(),
-                b"not an image".to_vec(),
+                b"anything".to_vec(),
             )
             .await
             .expect("invoke");
-        assert_eq!(r.status, 415);
+        assert_eq!(r.status, 404);
         assert!(!r.is_sidecar_error());
         // An unknown app: the sidecar's own error.
         let r = dapr

@@ -17,7 +17,11 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
             &serde_json::json!({"status": "ok", "app": "events-service"}),
         )),
         (&Method::GET, "/init") => init().await,
-        (&Method::POST, "/events" | "/create_event") => create(req).await,
+        // Writes come only through Dapr (the image services' recording).
+        (&Method::POST, "/events" | "/create_event") => match from_dapr(&req) {
+            Ok(()) => create(req).await,
+            Err(e) => Err(e),
+        },
         (&Method::GET, "/events") => list(req.uri().query()).await,
         (_, "/init" | "/events" | "/create_event" | "/healthz" | "/health") => {
             Err(ApiError::method_not_allowed())
@@ -25,6 +29,19 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
         _ => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(|e| error_response(&e))
+}
+
+/// Accepts only requests that carry this app's sidecar token.
+fn from_dapr(req: &Request<Body>) -> Result<(), ApiError> {
+    let expected = std::env::var("APP_API_TOKEN").ok();
+    if expected.is_none() {
+        eprintln!("APP_API_TOKEN is not set: refusing every write (run with scripts/run)");
+    }
+    let presented = req
+        .headers()
+        .get(service_common::app_token::HEADER)
+        .map(|v| v.as_bytes());
+    service_common::app_token::check(expected.as_deref(), presented)
 }
 
 /// Reads the database URL from the secret store the first time it is needed.

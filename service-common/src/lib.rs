@@ -1,11 +1,12 @@
 //! What the services share (image-api-grayscale, image-api-classify, events-service, web).
 //!
-//! The pure parts ([`decode`], [`ratelimit`], [`event`], [`client_addr`],
+//! The pure parts ([`app_token`], [`decode`], [`ratelimit`], [`event`], [`client_addr`],
 //! [`limits`], [`error`]) are plain functions tested natively. The
 //! [`service`] module (WASI only) does the I/O around them: bounded body
 //! reads, the per-client rate limit in the Dapr state store, and event
 //! recording through an outbox.
 
+pub mod app_token;
 pub mod client_addr;
 pub mod decode;
 pub mod error;

@@ -61,7 +61,7 @@ pub struct App {
     pub app_max_concurrency: Option<u32>,
     /// Overrides `common.resourcesPath`.
     pub resources_path: Option<String>,
-    /// Overrides `common.configFilePath`.
+    /// Applied on top of `common.configFilePath` (see [`App::config_files`]).
     pub config_file_path: Option<String>,
     /// Added to `common.env`, winning on equal names.
     #[serde(default)]
@@ -156,7 +156,7 @@ impl RunFile {
             if app.resources_path(self).is_none() {
                 return Err(RunFileError::Missing(id.clone(), "resourcesPath"));
             }
-            if app.config_file_path(self).is_none() {
+            if app.config_files(self).is_empty() {
                 return Err(RunFileError::Missing(id.clone(), "configFilePath"));
             }
         }
@@ -186,10 +186,18 @@ impl App {
             .or(file.common.resources_path.as_deref())
     }
 
-    fn config_file_path<'a>(&'a self, file: &'a RunFile) -> Option<&'a str> {
-        self.config_file_path
-            .as_deref()
-            .or(file.common.config_file_path.as_deref())
+    /// The Dapr configurations, in order: `common.configFilePath`, then the
+    /// app's own, which daprd applies on top (it may pass `--config` several
+    /// times in standalone mode). So the shared settings live in one file and
+    /// an app's file holds only what differs, such as its secret scopes.
+    pub fn config_files<'a>(&'a self, file: &'a RunFile) -> Vec<&'a str> {
+        [
+            file.common.config_file_path.as_deref(),
+            self.config_file_path.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// The folder both processes run in. `base` is the run file's folder.
@@ -198,8 +206,9 @@ impl App {
     }
 
     /// daprd's arguments. Every listener is on loopback: nothing is
-    /// reachable from another machine unless a deployment asks for it.
-    pub fn daprd_args(&self, file: &RunFile, base: &Path) -> Vec<String> {
+    /// reachable from another machine unless a deployment asks for it. With
+    /// `sentry` (its address), traffic between sidecars is mTLS.
+    pub fn daprd_args(&self, file: &RunFile, base: &Path, sentry: Option<&str>) -> Vec<String> {
         let path = |p: Option<&str>| under(base, p.unwrap_or_default()).display().to_string();
         let mut args = vec![
             "--app-id".into(),
@@ -224,14 +233,22 @@ impl App {
             "127.0.0.1".into(),
             "--resources-path".into(),
             path(self.resources_path(file)),
-            "--config".into(),
-            path(self.config_file_path(file)),
             "--log-level".into(),
             file.common
                 .log_level
                 .clone()
                 .unwrap_or_else(|| "info".into()),
         ];
+        for config in self.config_files(file) {
+            args.extend(["--config".into(), path(Some(config))]);
+        }
+        if let Some(address) = sentry {
+            args.extend([
+                "--enable-mtls".into(),
+                "--sentry-address".into(),
+                address.into(),
+            ]);
+        }
         if let Some(n) = self.app_max_concurrency {
             args.extend(["--app-max-concurrency".into(), n.to_string()]);
         }
@@ -263,6 +280,34 @@ fn under(base: &Path, rel: &str) -> PathBuf {
             .filter(|c| *c != std::path::Component::CurDir),
     );
     out
+}
+
+/// Sentry's arguments: its CA files in `creds` (generated on first start),
+/// its configuration, and gRPC on `port`, healthz on `port + 1`, metrics on
+/// `port + 2`, all on loopback.
+pub fn sentry_args(creds: &Path, config: &Path, port: u16) -> Vec<String> {
+    let port = |n: u16| port.saturating_add(n).to_string();
+    [
+        "--issuer-credentials",
+        &creds.display().to_string(),
+        "--config",
+        &config.display().to_string(),
+        "--port",
+        &port(0),
+        "--listen-address",
+        "127.0.0.1",
+        "--healthz-port",
+        &port(1),
+        "--healthz-listen-address",
+        "127.0.0.1",
+        "--metrics-port",
+        &port(2),
+        "--metrics-listen-address",
+        "127.0.0.1",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 /// What to do when an app or its sidecar exits on its own.
@@ -387,7 +432,7 @@ apps:
     fn daprd_listens_on_loopback_only_with_the_apps_settings() {
         let file = parse(FILE).expect("parse");
         let one = file.app("one").expect("one");
-        let args = one.daprd_args(&file, Path::new("/repo"));
+        let args = one.daprd_args(&file, Path::new("/repo"), None);
         let flag = |name: &str| {
             let i = args.iter().position(|a| a == name).expect(name);
             args[i + 1].clone()
@@ -408,9 +453,42 @@ apps:
             assert_eq!(flag(listener), "127.0.0.1", "{listener}");
         }
         let two = file.app("two").expect("two");
-        let args = two.daprd_args(&file, Path::new("/repo"));
-        assert!(args.contains(&"/repo/other.yaml".to_string()));
+        let args = two.daprd_args(&file, Path::new("/repo"), Some("127.0.0.1:50009"));
+        // Shared configuration first, the app's own on top.
+        let configs: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "--config")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(configs, ["/repo/config/config.yaml", "/repo/other.yaml"]);
         assert!(!args.contains(&"--app-max-concurrency".to_string()));
+        assert!(args.contains(&"--enable-mtls".to_string()));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--sentry-address", "127.0.0.1:50009"])
+        );
+        let one = one.daprd_args(&file, Path::new("/repo"), None);
+        assert!(!one.contains(&"--enable-mtls".to_string()));
+    }
+
+    #[test]
+    fn sentry_listens_on_loopback_ports_in_a_row() {
+        let args = sentry_args(Path::new("/d/sentry"), Path::new("/c/sentry.yaml"), 50009);
+        let flag = |name: &str| {
+            let i = args.iter().position(|a| a == name).expect(name);
+            args[i + 1].clone()
+        };
+        assert_eq!(flag("--port"), "50009");
+        assert_eq!(flag("--healthz-port"), "50010");
+        assert_eq!(flag("--metrics-port"), "50011");
+        for a in [
+            "--listen-address",
+            "--healthz-listen-address",
+            "--metrics-listen-address",
+        ] {
+            assert_eq!(flag(a), "127.0.0.1");
+        }
+        assert_eq!(flag("--issuer-credentials"), "/d/sentry");
     }
 
     #[test]

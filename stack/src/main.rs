@@ -8,10 +8,18 @@
 //! recorded in a pid file, so stopping touches exactly what was started.
 //! Ctrl-C (or SIGTERM) stops everything; a second one kills at once.
 //!
+//! Security, on by default: sentry (Dapr's CA) starts first and every
+//! sidecar talks to the others over mTLS with a certificate from it; each
+//! daprd requires its own API token (`DAPR_API_TOKEN`) and sends its app
+//! another (`APP_API_TOKEN`), both generated into `<data>/tokens/<app>/`
+//! (mode 600) and handed to the app's environment; every listener is on
+//! 127.0.0.1. `--no-mtls` skips sentry (tokens stay).
+//!
 //! ```text
-//! stack [-f dapr.yaml] run [--no-restart]
+//! stack [-f dapr.yaml] [--data-dir .data] run [--no-restart] [--no-mtls]
 //! stack [-f dapr.yaml] stop APP     # stop APP and its sidecar, keep them down
 //! stack [-f dapr.yaml] start APP    # let them run again, wait until healthy
+//! stack [-f dapr.yaml] restart APP  # both, e.g. after scripts/build
 //! stack [-f dapr.yaml] status
 //! ```
 
@@ -29,8 +37,10 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use stack::{App, Backoff, Restart, RunFile, utc};
 
-const USAGE: &str = "usage: stack [-f RUN_FILE] [--state-dir DIR] [--daprd PATH] \
-                     run [--no-restart] | stop APP | start APP | status";
+const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] [--sentry PATH] \
+                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status";
+/// Sentry's gRPC port; healthz and metrics take the next two.
+const SENTRY_PORT: u16 = 50009;
 /// How long a process gets between SIGTERM and SIGKILL. daprd drains for
 /// up to 5 s (its --dapr-graceful-shutdown-seconds default).
 const GRACE: Duration = Duration::from_secs(10);
@@ -50,24 +60,34 @@ fn main() -> ExitCode {
 
 struct Opts {
     file: PathBuf,
-    state: Option<PathBuf>,
+    data: Option<PathBuf>,
     daprd: Option<PathBuf>,
+    sentry: Option<PathBuf>,
+    sentry_port: u16,
 }
 
 fn cli() -> Result<ExitCode, String> {
     let mut args = std::env::args().skip(1);
     let mut opts = Opts {
         file: PathBuf::from("dapr.yaml"),
-        state: None,
+        data: None,
         daprd: None,
+        sentry: None,
+        sentry_port: SENTRY_PORT,
     };
     let mut rest = Vec::new();
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value\n{USAGE}"));
         match a.as_str() {
             "-f" | "--file" => opts.file = value(&a)?.into(),
-            "--state-dir" => opts.state = Some(value(&a)?.into()),
+            "--data-dir" => opts.data = Some(value(&a)?.into()),
             "--daprd" => opts.daprd = Some(value(&a)?.into()),
+            "--sentry" => opts.sentry = Some(value(&a)?.into()),
+            "--sentry-port" => {
+                opts.sentry_port = value(&a)?
+                    .parse()
+                    .map_err(|_| format!("--sentry-port needs a port number\n{USAGE}"))?
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -91,7 +111,8 @@ fn cli() -> Result<ExitCode, String> {
         .unwrap_or(Path::new("."))
         .canonicalize()
         .map_err(|e| format!("{}: {e}", opts.file.display()))?;
-    let state = opts.state.clone().unwrap_or_else(|| base.join(".data/run"));
+    let data = opts.data.clone().unwrap_or_else(|| base.join(".data"));
+    let state = data.join("run");
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let app = |id: &str| {
         file.app(id)
@@ -99,25 +120,114 @@ fn cli() -> Result<ExitCode, String> {
             .ok_or_else(|| format!("no app {id:?} in {}", opts.file.display()))
     };
     match rest.as_slice() {
-        ["run"] => run(&file, &base, &state, daprd(&opts), Restart::Always),
-        ["run", "--no-restart"] => run(&file, &base, &state, daprd(&opts), Restart::Never),
+        ["run", flags @ ..] => {
+            let mut policy = Restart::Always;
+            let mut mtls = true;
+            for f in flags {
+                match *f {
+                    "--no-restart" => policy = Restart::Never,
+                    "--no-mtls" => mtls = false,
+                    _ => return Err(USAGE.into()),
+                }
+            }
+            let launch = Launch {
+                file: &file,
+                base: &base,
+                daprd: tool(&opts.daprd, "daprd"),
+                tokens: data.join("tokens"),
+                sentry: mtls.then(|| SentryConf {
+                    bin: tool(&opts.sentry, "sentry"),
+                    creds: data.join("sentry"),
+                    config: base.join("config/sentry.yaml"),
+                    port: opts.sentry_port,
+                }),
+            };
+            run(&launch, &state, policy)
+        }
         ["stop", id] => hold(&app(id)?, &state, true),
         ["start", id] => hold(&app(id)?, &state, false),
+        ["restart", id] => {
+            let app = app(id)?;
+            hold(&app, &state, true)?;
+            hold(&app, &state, false)
+        }
         ["status"] => status(&file, &state),
         _ => Err(USAGE.into()),
     }
 }
 
-/// `--daprd`, else `$DAPR_RUNTIME_PATH/.dapr/bin/daprd` (where the dapr CLI
-/// looks), else `daprd` on the PATH.
-fn daprd(opts: &Opts) -> PathBuf {
-    if let Some(p) = &opts.daprd {
+/// The flag's path, else `$DAPR_RUNTIME_PATH/.dapr/bin/<name>` (where the
+/// dapr CLI looks, and where scripts/setup builds daprd and sentry), else
+/// `<name>` on the PATH.
+fn tool(flag: &Option<PathBuf>, name: &str) -> PathBuf {
+    if let Some(p) = flag {
         return p.clone();
     }
     match std::env::var_os("DAPR_RUNTIME_PATH") {
-        Some(root) => Path::new(&root).join(".dapr/bin/daprd"),
-        None => PathBuf::from("daprd"),
+        Some(root) => Path::new(&root).join(".dapr/bin").join(name),
+        None => PathBuf::from(name),
     }
+}
+
+/// What every start needs.
+struct Launch<'a> {
+    file: &'a RunFile,
+    base: &'a Path,
+    daprd: PathBuf,
+    tokens: PathBuf,
+    sentry: Option<SentryConf>,
+}
+
+struct SentryConf {
+    bin: PathBuf,
+    creds: PathBuf,
+    config: PathBuf,
+    port: u16,
+}
+
+impl SentryConf {
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn healthy(&self) -> bool {
+        self.creds.join("ca.crt").is_file()
+            && http_status(self.port.saturating_add(1), "/healthz") == Some(200)
+    }
+}
+
+/// The token in `path`, made on first use: 32 random bytes as hex, in a
+/// file only the owner can read.
+fn token(path: &Path) -> Result<String, String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Ok(t) = fs::read_to_string(path)
+        && t.trim().len() >= 32
+    {
+        return Ok(t.trim().to_string());
+    }
+    if let Some(dir) = path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut bytes = [0u8; 32];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(hex.as_bytes()))
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(hex)
 }
 
 // --- output -----------------------------------------------------------------------
@@ -317,7 +427,21 @@ impl Unit {
         self.logs.join(format!("{}_{what}.log", self.app.app_id))
     }
 
-    fn start(&mut self, file: &RunFile, base: &Path, daprd: &Path) -> Result<(), String> {
+    fn start(&mut self, launch: &Launch) -> Result<(), String> {
+        let (file, base) = (launch.file, launch.base);
+        let tokens = launch.tokens.join(&self.app.app_id);
+        let dapr_token = token(&tokens.join("dapr-api-token"))?;
+        let app_token = token(&tokens.join("app-api-token"))?;
+        let anchors = match &launch.sentry {
+            Some(s) => {
+                let ca = s.creds.join("ca.crt");
+                Some(
+                    fs::read_to_string(&ca)
+                        .map_err(|e| format!("cannot read {}: {e}", ca.display()))?,
+                )
+            }
+            None => None,
+        };
         for d in [&self.logs, &self.run] {
             fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         }
@@ -328,10 +452,16 @@ impl Unit {
             self.starts,
             self.id()
         );
-        let mut sidecar = Command::new(daprd);
+        let sentry = launch.sentry.as_ref().map(SentryConf::address);
+        let mut sidecar = Command::new(&launch.daprd);
         sidecar
-            .args(self.app.daprd_args(file, base))
-            .current_dir(&self.dir);
+            .args(self.app.daprd_args(file, base, sentry.as_deref()))
+            .current_dir(&self.dir)
+            .env("DAPR_API_TOKEN", &dapr_token)
+            .env("APP_API_TOKEN", &app_token);
+        if let Some(pem) = anchors {
+            sidecar.env("DAPR_TRUST_ANCHORS", pem);
+        }
         self.daprd = Some(Proc::spawn(
             "daprd",
             sidecar,
@@ -342,7 +472,9 @@ impl Unit {
         let mut app = Command::new(&self.app.command[0]);
         app.args(&self.app.command[1..])
             .current_dir(&self.dir)
-            .envs(self.app.app_env(file));
+            .envs(self.app.app_env(file))
+            .env("DAPR_API_TOKEN", &dapr_token)
+            .env("APP_API_TOKEN", &app_token);
         self.proc = Some(Proc::spawn(
             "app",
             app,
@@ -406,13 +538,86 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 // --- run ------------------------------------------------------------------------------
 
-fn run(
-    file: &RunFile,
-    base: &Path,
-    state: &Path,
-    daprd: PathBuf,
-    policy: Restart,
-) -> Result<ExitCode, String> {
+/// Sentry, supervised alone: it must answer before any sidecar starts, and
+/// sidecars keep their certificates (24 h) while it restarts.
+struct Ca {
+    conf: SentryConf,
+    proc: Option<Proc>,
+    log: PathBuf,
+    pid_file: PathBuf,
+    started: Instant,
+    starts: u32,
+    backoff: Backoff,
+    next_start: Option<Instant>,
+}
+
+impl Ca {
+    fn start(&mut self) -> Result<(), String> {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.conf.creds)
+            .map_err(|e| format!("cannot create {}: {e}", self.conf.creds.display()))?;
+        if let Some(dir) = self.log.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        self.starts += 1;
+        let mut cmd = Command::new(&self.conf.bin);
+        cmd.args(stack::sentry_args(
+            &self.conf.creds,
+            &self.conf.config,
+            self.conf.port,
+        ))
+        .current_dir(&self.conf.creds);
+        let marker = format!(
+            "----- {} stack: start {} of sentry -----",
+            now_utc(),
+            self.starts
+        );
+        self.proc = Some(Proc::spawn(
+            "sentry",
+            cmd,
+            self.log.clone(),
+            self.pid_file.clone(),
+            &marker,
+        )?);
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    /// Starts sentry and waits until it serves, so sidecars find their CA.
+    fn start_and_wait(&mut self, stop: &AtomicBool) -> Result<(), String> {
+        self.start()?;
+        let deadline = Instant::now() + SLOW_START;
+        while !self.conf.healthy() {
+            let exited = self.proc.as_mut().and_then(Proc::exited);
+            if exited.is_some() || Instant::now() > deadline || stop.load(Ordering::Relaxed) {
+                if let Some(status) = exited {
+                    report(
+                        "sentry",
+                        "the CA",
+                        status,
+                        self.started.elapsed(),
+                        &self.log,
+                    );
+                }
+                if let Some(p) = self.proc.take() {
+                    p.finish();
+                }
+                return Err(format!(
+                    "sentry did not come up; see {}",
+                    self.log.display()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<ExitCode, String> {
+    let (file, base) = (launch.file, launch.base);
     fs::create_dir_all(state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
     let me = state.join("stack.pid");
     if let Some(pid) = live_pid(&me) {
@@ -422,21 +627,30 @@ fn run(
         ));
     }
     // Fail before starting anything when a port is taken, naming it.
-    for app in &file.apps {
-        for (port, what) in app.ports() {
-            if TcpListener::bind(local(port)).is_err() {
-                return Err(format!(
-                    "port {port} ({}'s {what}) is already in use on 127.0.0.1",
-                    app.app_id
-                ));
-            }
+    let mut ports: Vec<(u16, String)> = file
+        .apps
+        .iter()
+        .flat_map(|a| {
+            a.ports()
+                .map(|(p, what)| (p, format!("{}'s {what}", a.app_id)))
+        })
+        .collect();
+    if let Some(s) = &launch.sentry {
+        ports.extend((0..3).map(|n| (s.port.saturating_add(n), "sentry's".to_string())));
+    }
+    for (port, what) in ports {
+        if TcpListener::bind(local(port)).is_err() {
+            return Err(format!(
+                "port {port} ({what}) is already in use on 127.0.0.1"
+            ));
         }
     }
-    if !daprd.is_file() && daprd.components().count() > 1 {
-        return Err(format!(
-            "no daprd at {} (run scripts/setup)",
-            daprd.display()
-        ));
+    let mut bins = vec![&launch.daprd];
+    bins.extend(launch.sentry.as_ref().map(|s| &s.bin));
+    for bin in bins {
+        if !bin.is_file() && bin.components().count() > 1 {
+            return Err(format!("no {} (run scripts/setup)", bin.display()));
+        }
     }
     fs::write(&me, format!("{}\n", std::process::id()))
         .map_err(|e| format!("cannot write {}: {e}", me.display()))?;
@@ -448,6 +662,35 @@ fn run(
         signal_hook::consts::SIGHUP,
     ] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
+    }
+
+    let mut ca = launch.sentry.as_ref().map(|conf| Ca {
+        conf: SentryConf {
+            bin: conf.bin.clone(),
+            creds: conf.creds.clone(),
+            config: conf.config.clone(),
+            port: conf.port,
+        },
+        proc: None,
+        log: base.join(".logs/sentry.log"),
+        pid_file: state.join("sentry.pid"),
+        started: Instant::now(),
+        starts: 0,
+        backoff: Backoff::default(),
+        next_start: None,
+    });
+    if let Some(ca) = &mut ca {
+        if let Err(e) = ca.start_and_wait(&stop) {
+            let _ = fs::remove_file(&me);
+            return Err(e);
+        }
+        say(
+            Level::Info,
+            &format!(
+                "sentry is up ({}); sidecars talk over mTLS",
+                ca.conf.address()
+            ),
+        );
     }
 
     let mut units: Vec<Unit> = file
@@ -472,6 +715,29 @@ fn run(
     let mut all_ready = false;
     let mut failed = false;
     'supervise: while !stop.load(Ordering::Relaxed) {
+        if let Some(ca) = &mut ca {
+            let exited = ca.proc.as_mut().and_then(Proc::exited);
+            if let Some(status) = exited {
+                report("sentry", "the CA", status, ca.started.elapsed(), &ca.log);
+                let uptime = ca.started.elapsed();
+                if let Some(p) = ca.proc.take() {
+                    p.finish();
+                }
+                if policy == Restart::Never {
+                    failed = true;
+                    break 'supervise;
+                }
+                let delay = ca.backoff.after_exit(uptime);
+                say(Level::Warn, &format!("restarting sentry in {delay:.0?}"));
+                ca.next_start = Some(Instant::now() + delay);
+            } else if ca.proc.is_none() && ca.next_start.is_none_or(|t| Instant::now() >= t) {
+                ca.next_start = None;
+                if let Err(e) = ca.start() {
+                    say(Level::Error, &format!("sentry: {e}"));
+                    ca.next_start = Some(Instant::now() + ca.backoff.after_exit(Duration::ZERO));
+                }
+            }
+        }
         for u in &mut units {
             if u.running() {
                 if u.held() {
@@ -481,7 +747,12 @@ fn run(
                     continue;
                 }
                 if let Some((what, status, log)) = u.exited() {
-                    report_exit(u, what, status, &log);
+                    let role = if what == "daprd" {
+                        "its sidecar (daprd)"
+                    } else {
+                        "the app"
+                    };
+                    report(u.id(), role, status, u.started.elapsed(), &log);
                     let uptime = u.started.elapsed();
                     stop_all(u.take_procs(), &stop);
                     if policy == Restart::Never {
@@ -530,7 +801,7 @@ fn run(
                 u.next_start = None;
             } else if u.next_start.is_none_or(|t| Instant::now() >= t) {
                 u.next_start = None;
-                if let Err(e) = u.start(file, base, &daprd) {
+                if let Err(e) = u.start(launch) {
                     say(Level::Error, &format!("{}: {e}", u.id()));
                     stop_all(u.take_procs(), &stop);
                     if policy == Restart::Never {
@@ -552,6 +823,10 @@ fn run(
     stop.store(false, Ordering::Relaxed); // a further Ctrl-C now means: kill
     let procs: Vec<Proc> = units.iter_mut().flat_map(Unit::take_procs).collect();
     stop_all(procs, &stop);
+    // The CA last, once no sidecar needs it.
+    if let Some(p) = ca.as_mut().and_then(|c| c.proc.take()) {
+        stop_all(vec![p], &stop);
+    }
     let _ = fs::remove_file(&me);
     say(Level::Info, "stopped");
     Ok(if failed {
@@ -561,19 +836,13 @@ fn run(
     })
 }
 
-fn report_exit(u: &Unit, what: &str, status: ExitStatus, log: &Path) {
-    let role = if what == "daprd" {
-        "its sidecar (daprd)"
-    } else {
-        "the app"
-    };
+/// Says loudly that a process exited on its own, how, and where its log is.
+fn report(name: &str, role: &str, status: ExitStatus, uptime: Duration, log: &Path) {
     say(
         Level::Error,
         &format!(
-            "{}: {role} exited on its own ({}) after {:.0?}\n    log: {}",
-            u.id(),
+            "{name}: {role} exited on its own ({}) after {uptime:.0?}\n    log: {}",
             describe(status),
-            u.started.elapsed(),
             log.display()
         ),
     );

@@ -115,6 +115,15 @@ pub fn try_get(url: &str) -> Option<Resp> {
     agent().get(url).call().ok().map(|r| finish(Ok(r)))
 }
 
+/// GET with headers that returns `None` when nothing answers.
+pub fn try_get_with(url: &str, headers: &[(&str, &str)]) -> Option<Resp> {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.call().ok().map(|r| finish(Ok(r)))
+}
+
 /// POST with headers.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut req = agent().post(url);
@@ -235,4 +244,40 @@ pub fn alive(pid: u32) -> bool {
             .trim_start()
             .starts_with('Z')
     })
+}
+
+/// The API token of an app's sidecar (`stack run` generates it).
+pub fn dapr_token(app: &str) -> String {
+    let path = root().join(".data/tokens").join(app).join("dapr-api-token");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// The token an app's sidecar sends it (`APP_API_TOKEN`).
+pub fn app_token(app: &str) -> String {
+    let path = root().join(".data/tokens").join(app).join("app-api-token");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// GET through a sidecar's API, with that app's token.
+pub fn dapr_get(app: &str, url: &str) -> Resp {
+    finish(
+        agent()
+            .get(url)
+            .header("dapr-api-token", dapr_token(app))
+            .call(),
+    )
+}
+
+/// POST through a sidecar's API, with that app's token and these headers.
+pub fn dapr_post(app: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let token = dapr_token(app);
+    let mut all = vec![("dapr-api-token", token.as_str())];
+    all.extend_from_slice(headers);
+    post(url, &all, body)
 }

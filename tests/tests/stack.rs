@@ -25,11 +25,8 @@ fn health_routes_answer() {
 #[test]
 fn init_is_idempotent_and_keeps_data() {
     let before = all_events().len();
-    for url in [
-        format!("{EVENTS}/init"),
-        format!("{DAPR_WEB}/v1.0/invoke/events-service/method/init"),
-    ] {
-        let r = get(&url);
+    for _ in 0..2 {
+        let r = get(&format!("{EVENTS}/init"));
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json(), serde_json::json!({"status": true}));
     }
@@ -65,7 +62,8 @@ fn grayscale_of_a_real_photo_is_gray_and_same_size() {
     assert_eq!(image_dims(&png), image_dims(&sample("coffee.jpg")));
 
     // Through Dapr service invocation, a PNG in.
-    let r = post(
+    let r = dapr_post(
+        "web",
         &format!("{DAPR_WEB}/v1.0/invoke/image-api-grayscale/method/grayscale"),
         &[("accept", "image/png"), ("x-forwarded-for", &ip)],
         &sample("rocket.png"),
@@ -184,9 +182,10 @@ fn rate_limit_gives_429_with_retry_after_and_client_state_is_kept() {
     );
     assert_eq!(r.status, 200);
     // The client's record, in the Dapr state store.
-    let r = get(&format!(
-        "{DAPR_GRAYSCALE}/v1.0/state/statestore/client:{ip}"
-    ));
+    let r = dapr_get(
+        "image-api-grayscale",
+        &format!("{DAPR_GRAYSCALE}/v1.0/state/statestore/client:{ip}"),
+    );
     assert_eq!(r.status, 200);
     let rec = r.json();
     assert_eq!(rec["address"], ip.as_str());
@@ -272,18 +271,22 @@ fn bad_input_gets_documented_4xx() {
 #[test]
 fn events_service_rejects_bad_events_and_dedups_by_id() {
     let url = format!("{EVENTS}/events");
-    post(&url, &[], b"").assert_error(400, "empty_body");
-    post(&url, &[], b"{not json").assert_error(400, "invalid_json");
-    post(&url, &[], br#"{"op_type":"grayscale","input_size":1}"#).assert_error(400, "invalid_json");
+    // Writes are Dapr-only: carry the token events-service's sidecar sends.
+    let token = app_token("events-service");
+    let dapr = [("dapr-api-token", token.as_str())];
+    post(&url, &dapr, b"").assert_error(400, "empty_body");
+    post(&url, &dapr, b"{not json").assert_error(400, "invalid_json");
+    post(&url, &dapr, br#"{"op_type":"grayscale","input_size":1}"#)
+        .assert_error(400, "invalid_json");
     post(
         &url,
-        &[],
+        &dapr,
         br#"{"event_ts":"x","op_type":"grayscale","input_size":1}"#,
     )
     .assert_error(400, "invalid_json");
     post(
         &url,
-        &[],
+        &dapr,
         br#"{"event_ts":1,"op_type":"a'; DROP TABLE events;--","input_size":1}"#,
     )
     .assert_error(400, "invalid_field");
@@ -297,11 +300,11 @@ fn events_service_rejects_bad_events_and_dedups_by_id() {
     );
     let a = post(
         &url,
-        &[("content-type", "application/json")],
+        &[("content-type", "application/json"), dapr[0]],
         body.as_bytes(),
     );
     assert_eq!(a.status, 200, "{}", a.text());
-    let b = post(&format!("{EVENTS}/create_event"), &[], body.as_bytes());
+    let b = post(&format!("{EVENTS}/create_event"), &dapr, body.as_bytes());
     assert_eq!(b.status, 200);
     assert_eq!(a.json(), b.json(), "same event id, same row");
     assert_eq!(a.json()["input_size"], 68016);
@@ -550,8 +553,46 @@ fn a_gif_of_many_large_frames_is_refused() {
 }
 
 #[test]
+fn configured_image_limits_reach_the_components() {
+    // scripts/test starts the stack with MAX_IMAGE_SIDE=5000 (default 8192);
+    // dapr.yaml must pass it on into both image services.
+    let side: u32 = std::env::var("MAX_IMAGE_SIDE")
+        .expect("MAX_IMAGE_SIDE (set by scripts/test)")
+        .parse()
+        .expect("a number");
+    assert_ne!(side, 8192, "must differ from the default to prove anything");
+    let mut png = Vec::new();
+    image::GrayImage::from_pixel(side + 1, 1, image::Luma([7]))
+        .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+        .expect("encode");
+    for (url, n) in [
+        (format!("{GRAYSCALE}/grayscale"), 40),
+        ("http://127.0.0.1:9006/classify".to_string(), 41),
+    ] {
+        let r = post(&url, &[("x-forwarded-for", &client_ip(n))], &png);
+        r.assert_error(422, "image_too_large");
+        let limit = format!("{side}x{side}");
+        assert!(r.text().contains(&limit), "{url}: {}", r.text());
+    }
+    // One pixel less is fine.
+    let mut ok = Vec::new();
+    image::GrayImage::from_pixel(side, 1, image::Luma([7]))
+        .write_to(&mut std::io::Cursor::new(&mut ok), ImageFormat::Png)
+        .expect("encode");
+    let r = post(
+        &format!("{GRAYSCALE}/grayscale"),
+        &[("x-forwarded-for", &client_ip(42))],
+        &ok,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
 fn hostile_events_get_400() {
     let url = format!("{EVENTS}/events");
+    // Writes are Dapr-only: carry the token events-service's sidecar sends.
+    let token = app_token("events-service");
+    let dapr = [("dapr-api-token", token.as_str())];
     let deep = "[".repeat(10_000);
     let big = format!(
         r#"{{"event_ts":1,"op_type":"x","input_size":1,"pad":"{}"}}"#,
@@ -562,10 +603,10 @@ fn hostile_events_get_400() {
         b"\xff\xfe\x00garbage",
         br#"{"event_ts":1e400,"op_type":"x","input_size":1}"#,
     ] {
-        let r = post(&url, &[], body);
+        let r = post(&url, &dapr, body);
         assert_eq!(r.status, 400, "{}", r.text());
     }
-    post(&url, &[], big.as_bytes()).assert_error(413, "payload_too_large");
+    post(&url, &dapr, big.as_bytes()).assert_error(413, "payload_too_large");
     assert_eq!(get(&format!("{EVENTS}/healthz")).status, 200);
 }
 

@@ -1,0 +1,350 @@
+//! Dapr's production security on the running stack (`stack run`): every
+//! listener on loopback, API and app tokens, mTLS with sentry, access
+//! control, scoped secrets, private files. Each denial is shown here.
+
+use e2e::*;
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+const APPS: [&str; 4] = [
+    "image-api-grayscale",
+    "image-api-classify",
+    "events-service",
+    "web",
+];
+
+/// The pids the supervisor recorded, and MariaDB's.
+fn stack_pids() -> Vec<u32> {
+    let mut pids = Vec::new();
+    for app in APPS {
+        for what in ["daprd", "app"] {
+            pids.push(pid_of(app, what).unwrap_or_else(|| panic!("{app} {what} pid")));
+        }
+    }
+    for file in [".data/run/sentry.pid", ".data/mysql.pid"] {
+        let text = std::fs::read_to_string(root().join(file)).expect(file);
+        pids.push(text.trim().parse().expect("pid"));
+    }
+    pids
+}
+
+/// Socket inodes held open by `pid`.
+fn socket_inodes(pid: u32) -> HashSet<String> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir");
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn every_listener_of_the_stack_is_on_loopback() {
+    let mut inodes = HashSet::new();
+    for pid in stack_pids() {
+        inodes.extend(socket_inodes(pid));
+    }
+    let mut listening = 0;
+    for (table, loopback) in [
+        ("/proc/net/tcp", "0100007F"),
+        ("/proc/net/tcp6", "00000000000000000000000001000000"),
+    ] {
+        let text = std::fs::read_to_string(table).expect(table);
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local address, state (0A = LISTEN), inode
+            if f.len() > 9 && f[3] == "0A" && inodes.contains(f[9]) {
+                listening += 1;
+                let addr = f[1].split(':').next().unwrap_or_default();
+                assert_eq!(
+                    addr, loopback,
+                    "a listener of the stack on {} ({table})",
+                    f[1]
+                );
+            }
+        }
+    }
+    // 4 sidecars x (HTTP, gRPC, internal gRPC, metrics) + 4 apps + sentry x 3 + MariaDB.
+    assert!(listening >= 24, "only {listening} listeners found");
+}
+
+/// This machine's addresses other than loopback, or one made for the test.
+struct OtherAddress {
+    addrs: Vec<String>,
+    made: bool,
+}
+
+impl OtherAddress {
+    fn get() -> Self {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "-4", "addr", "show"])
+            .output()
+            .expect("ip addr");
+        let addrs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let cidr = l.split_whitespace().skip_while(|w| *w != "inet").nth(1)?;
+                let ip = cidr.split('/').next()?.to_string();
+                (!ip.starts_with("127.")).then_some(ip)
+            })
+            .collect();
+        if !addrs.is_empty() {
+            return Self { addrs, made: false };
+        }
+        // A host with loopback only (a network namespace): an address
+        // outside 127/8 for the test, which a socket bound to 127.0.0.1
+        // does not answer on and one bound to 0.0.0.0 does.
+        let ok = std::process::Command::new("ip")
+            .args(["addr", "add", "198.18.7.1/32", "dev", "lo"])
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "ip addr add");
+        Self {
+            addrs: vec!["198.18.7.1".into()],
+            made: true,
+        }
+    }
+}
+
+impl Drop for OtherAddress {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = std::process::Command::new("ip")
+                .args(["addr", "del", "198.18.7.1/32", "dev", "lo"])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn no_port_of_the_stack_answers_on_another_address() {
+    let other = OtherAddress::get();
+    let ports = [
+        3500, 3503, 3504, 3505, // Dapr HTTP
+        50001, 50003, 50004, 50005, // Dapr gRPC
+        9090, 9093, 9094, 9095, // metrics
+        8080, 9005, 9006, 9007, // apps
+        50009, 50010, 50011, // sentry: gRPC, healthz, metrics
+        3306,  // MariaDB
+    ];
+    for addr in &other.addrs {
+        for port in ports {
+            let target: std::net::SocketAddr = format!("{addr}:{port}").parse().expect("addr");
+            let r =
+                std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_secs(1));
+            assert!(r.is_err(), "{target} answers");
+        }
+    }
+    // Loopback does answer: the check above can fail.
+    assert!(std::net::TcpStream::connect("127.0.0.1:3500").is_ok());
+}
+
+#[test]
+fn the_dapr_api_needs_the_apps_own_token() {
+    let url = format!("{DAPR_GRAYSCALE}/v1.0/state/statestore/client:198.51.100.1");
+    let r = get(&url);
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = post(&url, &[("dapr-api-token", "guess")], b"");
+    assert_eq!(r.status, 401, "{}", r.text());
+    // Another app's token does not open this sidecar either.
+    let r = dapr_get("web", &url);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_ne!(dapr_get("image-api-grayscale", &url).status, 401);
+    // Health needs none, so probes keep working.
+    assert_eq!(get(&format!("{DAPR_GRAYSCALE}/v1.0/healthz")).status, 204);
+}
+
+#[test]
+fn events_service_writes_only_through_dapr() {
+    let event = br#"{"event_id":"forged","event_ts":1,"op_type":"forged","input_size":1}"#;
+    for headers in [&[][..], &[("dapr-api-token", "guess")][..]] {
+        post(&format!("{EVENTS}/events"), headers, event).assert_error(401, "unauthorized");
+        post(&format!("{EVENTS}/create_event"), headers, event).assert_error(401, "unauthorized");
+    }
+    // The sidecar's own API token is not the app token.
+    let t = dapr_token("events-service");
+    post(
+        &format!("{EVENTS}/events"),
+        &[("dapr-api-token", &t)],
+        event,
+    )
+    .assert_error(401, "unauthorized");
+    // The documented public routes stay open to direct calls.
+    assert_eq!(get(&format!("{EVENTS}/events?limit=1")).status, 200);
+    assert_eq!(get(&format!("{EVENTS}/init")).status, 200);
+    assert!(all_events().iter().all(|e| e["op_type"] != "forged"));
+}
+
+#[test]
+fn access_control_allows_only_the_declared_calls() {
+    let invoke = |port: u16, to: &str, method: &str| {
+        format!("http://127.0.0.1:{port}/v1.0/invoke/{to}/method/{method}")
+    };
+    let event = br#"{"event_id":"acl","event_ts":1,"op_type":"forged","input_size":1}"#;
+    // web may read events, not write them, and may not call /init.
+    let r = dapr_post("web", &invoke(3500, "events-service", "events"), &[], event);
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = dapr_get("web", &invoke(3500, "events-service", "init"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = dapr_get("web", &invoke(3500, "events-service", "events?limit=1"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The image services may write events, not read them nor call /init.
+    let r = dapr_get(
+        "image-api-grayscale",
+        &invoke(3503, "events-service", "events"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = dapr_get(
+        "image-api-classify",
+        &invoke(3504, "events-service", "init"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    // events-service may call nobody; nobody may call web.
+    let r = dapr_get(
+        "events-service",
+        &invoke(3505, "image-api-grayscale", "healthz"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = dapr_get("image-api-grayscale", &invoke(3503, "web", "healthz"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(all_events().iter().all(|e| e["op_type"] != "forged"));
+}
+
+#[test]
+fn secrets_are_scoped_to_the_one_app_and_key_that_need_them() {
+    let pw = std::fs::read_to_string(root().join(".data/db-password")).expect("password");
+    // events-service reads its database URL, and nothing else.
+    let url =
+        |port: u16, key: &str| format!("http://127.0.0.1:{port}/v1.0/secrets/secretstore/{key}");
+    let r = dapr_get("events-service", &url(3505, "events-db-url"));
+    assert_eq!(r.status, 200);
+    // The store holds another secret (see secrets.template.json).
+    let r = dapr_get("events-service", &url(3505, "example-unscoped"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    // Bulk reads return only what the app may read.
+    let r = dapr_get(
+        "events-service",
+        "http://127.0.0.1:3505/v1.0/secrets/secretstore/bulk",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let keys: Vec<String> = r
+        .json()
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(keys, ["events-db-url"]);
+    // The other apps do not even load the store (component scopes: the
+    // secrets file is never read by their sidecars), so Dapr answers that
+    // no secret store is configured; their configuration denies every
+    // secret as well, should the store ever be loaded for them.
+    for (app, port) in [
+        ("web", 3500),
+        ("image-api-grayscale", 3503),
+        ("image-api-classify", 3504),
+    ] {
+        let r = dapr_get(app, &url(port, "events-db-url"));
+        assert_eq!(r.status, 500, "{app}: {}", r.text());
+        assert_eq!(
+            r.json()["errorCode"],
+            "ERR_SECRET_STORES_NOT_CONFIGURED",
+            "{app}"
+        );
+        assert!(!r.text().contains(pw.trim()));
+    }
+}
+
+#[test]
+fn secrets_tokens_and_keys_are_private_files() {
+    let mut files: Vec<PathBuf> = vec![
+        root().join("config/secrets.json"),
+        root().join(".data/db-password"),
+        root().join(".data/sentry/ca.crt"),
+        root().join(".data/sentry/issuer.crt"),
+        root().join(".data/sentry/issuer.key"),
+    ];
+    for app in APPS {
+        for t in ["dapr-api-token", "app-api-token"] {
+            files.push(root().join(".data/tokens").join(app).join(t));
+        }
+    }
+    for f in files {
+        let mode = std::fs::metadata(&f)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{} is mode {:o}",
+            f.display(),
+            mode & 0o777
+        );
+    }
+}
+
+#[test]
+fn sidecars_use_mtls_certificates_from_sentry() {
+    for app in APPS {
+        let log = root()
+            .join(app)
+            .join(".dapr/logs")
+            .join(format!("{app}_daprd.log"));
+        let text = std::fs::read_to_string(&log).expect("daprd log");
+        // daprd logs this only once sentry has signed its certificate.
+        assert!(
+            text.contains("Starting workload identity expiry watcher")
+                && !text.contains("mTLS is disabled"),
+            "{}: no workload certificate",
+            log.display()
+        );
+    }
+}
+
+#[test]
+fn no_secret_or_token_appears_in_any_log_or_answer() {
+    let pw = std::fs::read_to_string(root().join(".data/db-password")).expect("password");
+    let mut secrets = vec![pw.trim().to_string()];
+    for app in APPS {
+        secrets.push(dapr_token(app));
+        secrets.push(app_token(app));
+    }
+    assert!(secrets.iter().all(|s| s.len() >= 16));
+    let mut logs = vec![
+        root().join(".logs/stack.log"),
+        root().join(".logs/sentry.log"),
+    ];
+    for app in APPS {
+        for what in ["daprd", "app"] {
+            logs.push(
+                root()
+                    .join(app)
+                    .join(".dapr/logs")
+                    .join(format!("{app}_{what}.log")),
+            );
+        }
+    }
+    for path in logs {
+        // Every log must exist: a moved log must fail this test, not skip it.
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "a secret in {}", path.display());
+        }
+    }
+    for r in [
+        get(&format!("{EVENTS}/events")),
+        get(&format!("{EVENTS}/events?limit=x")),
+        get(&format!("{EVENTS}/init")),
+        post(&format!("{EVENTS}/events"), &[], b"{}"),
+    ] {
+        for s in &secrets {
+            assert!(!r.text().contains(s.as_str()));
+        }
+    }
+}

@@ -1,13 +1,13 @@
 //! Inference through wasi-nn (`wasi:nn@0.2.0-rc-2024-10-28`, as wasmtime 49
-//! implements it). The WIT comes from the wasmtime-wasi-nn crate, fetched
-//! and checked by scripts/setup into .cache/wit/.
+//! implements it). The WIT is vendored in `wit/` (its origin and checksum
+//! are in its header), so the crate builds from a fresh clone.
 //!
 //! The graph is preloaded by the host (`wasmtime serve -S nn-graph=
 //! openvino::<dir>`) and found by name; graph, execution context and labels
 //! are kept for the life of the instance (instance reuse).
 
 wit_bindgen::generate!({
-    path: "../.cache/wit/wasi-nn.wit",
+    path: "wit/wasi-nn.wit",
     world: "ml",
 });
 

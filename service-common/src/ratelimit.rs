@@ -2,14 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
-/// At most `max_requests` per `window_ms` for one client.
+/// At most `max_requests` per `window_ms` for one client. Only [`new`]
+/// makes one, so a policy is always valid: at least one request, at most
+/// [`MAX_REQUESTS`], in a window of 1 ms to [`MAX_WINDOW_MS`].
+///
+/// [`new`]: RatePolicy::new
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RatePolicy {
-    /// Requests allowed per window (`RATE_LIMIT_MAX`, default 10).
-    pub max_requests: u32,
-    /// Window length in ms (`RATE_LIMIT_WINDOW_MS`, default 10 000).
-    pub window_ms: u64,
+    max_requests: u32,
+    window_ms: u64,
 }
+
+/// The most requests a window may allow (the record keeps one time each).
+pub const MAX_REQUESTS: u32 = 10_000;
+/// The longest window: one week.
+pub const MAX_WINDOW_MS: u64 = 7 * 24 * 3600 * 1000;
 
 impl Default for RatePolicy {
     fn default() -> Self {
@@ -21,14 +28,35 @@ impl Default for RatePolicy {
 }
 
 impl RatePolicy {
-    /// Defaults overridden by `RATE_LIMIT_MAX` and `RATE_LIMIT_WINDOW_MS`.
+    /// A policy, if both numbers are in range.
+    pub fn new(max_requests: u32, window_ms: u64) -> Option<Self> {
+        ((1..=MAX_REQUESTS).contains(&max_requests) && (1..=MAX_WINDOW_MS).contains(&window_ms))
+            .then_some(Self {
+                max_requests,
+                window_ms,
+            })
+    }
+
+    /// Requests allowed per window (`RATE_LIMIT_MAX`, default 10).
+    pub fn max_requests(&self) -> u32 {
+        self.max_requests
+    }
+
+    /// Window length in ms (`RATE_LIMIT_WINDOW_MS`, default 10 000).
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
+    }
+
+    /// Defaults overridden by `RATE_LIMIT_MAX` and `RATE_LIMIT_WINDOW_MS`,
+    /// each clamped into its range.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let d = Self::default();
         let num = |k: &str| crate::limits::positive(&lookup, k);
-        Self {
-            max_requests: num("RATE_LIMIT_MAX").map_or(d.max_requests, |v| v.min(10_000) as u32),
-            window_ms: num("RATE_LIMIT_WINDOW_MS").unwrap_or(d.window_ms),
-        }
+        let max = num("RATE_LIMIT_MAX").map_or(d.max_requests, |v| {
+            u32::try_from(v.min(u64::from(MAX_REQUESTS))).unwrap_or(MAX_REQUESTS)
+        });
+        let window = num("RATE_LIMIT_WINDOW_MS").map_or(d.window_ms, |v| v.min(MAX_WINDOW_MS));
+        Self::new(max, window).unwrap_or(d)
     }
 }
 
@@ -82,7 +110,9 @@ pub fn check(
     if hits.len() >= max {
         // Wait until the oldest hit that keeps us at the limit leaves the window.
         let oldest = hits[hits.len() - max];
-        let wait_ms = (oldest + policy.window_ms).saturating_sub(now_ms);
+        let wait_ms = oldest
+            .saturating_add(policy.window_ms)
+            .saturating_sub(now_ms);
         let retry_after = wait_ms.div_ceil(1000).max(1);
         let record = ClientRecord {
             address: address.to_string(),
@@ -168,5 +198,43 @@ mod tests {
                 window_ms: 10_000
             }
         );
+    }
+
+    #[test]
+    fn invalid_policies_cannot_be_made() {
+        assert_eq!(RatePolicy::new(0, 10_000), None);
+        assert_eq!(RatePolicy::new(MAX_REQUESTS + 1, 10_000), None);
+        assert_eq!(RatePolicy::new(1, 0), None);
+        assert_eq!(RatePolicy::new(1, MAX_WINDOW_MS + 1), None);
+        assert_eq!(RatePolicy::new(1, u64::MAX), None);
+        let p = RatePolicy::new(1, MAX_WINDOW_MS).expect("valid");
+        assert_eq!((p.max_requests(), p.window_ms()), (1, MAX_WINDOW_MS));
+        // From the environment: out-of-range values are clamped or ignored.
+        let env = |max: &'static str, win: &'static str| {
+            RatePolicy::from_lookup(move |k| {
+                Some(if k == "RATE_LIMIT_MAX" { max } else { win }.to_string())
+            })
+        };
+        let p = env("0", "0");
+        assert_eq!((p.max_requests(), p.window_ms()), (10, 10_000));
+        let p = env("99999999999", "99999999999999999");
+        assert_eq!(
+            (p.max_requests(), p.window_ms()),
+            (MAX_REQUESTS, MAX_WINDOW_MS)
+        );
+    }
+
+    #[test]
+    fn the_longest_window_near_the_end_of_time_does_not_overflow() {
+        let p = RatePolicy::new(1, MAX_WINDOW_MS).expect("valid");
+        let now = u64::MAX - 5;
+        let first = check(None, "a", now, p);
+        let Decision::Allow(rec) = first else {
+            panic!("first request allowed")
+        };
+        match check(Some(rec), "a", now, p) {
+            Decision::Deny(_, retry) => assert!(retry >= 1),
+            Decision::Allow(_) => panic!("second request in the window must wait"),
+        }
     }
 }

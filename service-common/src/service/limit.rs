@@ -17,7 +17,7 @@ pub async fn enforce_rate_limit(
 ) -> Result<(), ApiError> {
     let store = state_store();
     let key = state_key(address);
-    let ttl = (policy.window_ms / 1000).max(1) * 10;
+    let ttl = (policy.window_ms() / 1000).max(1) * 10;
     for _ in 0..8 {
         let entry = dapr
             .get_state_entry::<ClientRecord>(&store, &key, Some(dapr::Consistency::Strong))

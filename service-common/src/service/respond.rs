@@ -50,9 +50,13 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     match dapr::read_limited(body, limit).await {
         Ok(b) => Ok(b),
         Err(dapr::Error::TooLarge { .. }) => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "could not read the request body: {e}"
-        ))),
+        Err(e) => {
+            // The cause is ours to log, not the client's to read.
+            eprintln!("reading a request body: {e}");
+            Err(ApiError::bad_request(
+                "the request body could not be read completely",
+            ))
+        }
     }
 }
 

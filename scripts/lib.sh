@@ -17,7 +17,10 @@ DB_PORT="${DB_PORT:-3306}"
 WASMTIME_MIN_MAJOR=49
 DAPRD_VERSION=1.18.3
 DAPR_CLI_VERSION=1.12.0
-APPS=(image-api-grayscale image-api-classify events-service web)
+
+# app_ids: the apps, one per line, from dapr.yaml, the one list of services
+# (each is also the Cargo package of its component). Needs target/release/stack.
+app_ids() { "$ROOT/target/release/stack" -f "$ROOT/dapr.yaml" apps; }
 
 log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }

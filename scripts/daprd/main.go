@@ -4,8 +4,9 @@
 // Upstream selects components with the `stablecomponents`/`allcomponents`
 // build tags. Those pull in every cloud SDK (a long build on two cores), and
 // some of their pinned modules (a pulsar fork) are not served by the module
-// proxy reachable here. So we build without tags, blank upstream's no-tag
-// guard with an overlay (see scripts/setup-dapr), and register our own set.
+// proxy reachable here. So we build without tags from a copy of upstream's
+// cmd/daprd/app made by scripts/setup (zz_upstream_app.go, without its
+// component registrations), and register our own set here.
 package main
 
 import (

@@ -155,7 +155,8 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
 
 /// A decompression bomb for tests: a well-formed PNG signature and IHDR
 /// chunk (valid CRC) declaring `width` x `height`, then one tiny IDAT.
-#[doc(hidden)]
+/// Test code only: the crate's own tests, and others with `test-util`.
+#[cfg(any(test, feature = "test-util"))]
 pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     fn crc32(bytes: &[u8]) -> u32 {
         let mut crc = 0xFFFF_FFFFu32;

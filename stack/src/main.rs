@@ -21,6 +21,8 @@
 //! stack [-f dapr.yaml] start APP    # let them run again, wait until healthy
 //! stack [-f dapr.yaml] restart APP  # both, e.g. after scripts/build
 //! stack [-f dapr.yaml] status
+//! stack [-f dapr.yaml] wait [SECONDS]  # until every app and daprd is healthy
+//! stack [-f dapr.yaml] apps            # the app ids, one per line
 //! ```
 
 use std::fs::{self, File, OpenOptions};
@@ -38,7 +40,7 @@ use nix::unistd::Pid;
 use stack::{App, Backoff, Restart, RunFile, utc};
 
 const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] [--sentry PATH] \
-                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status";
+                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps";
 /// Sentry's gRPC port; healthz and metrics take the next two.
 const SENTRY_PORT: u16 = 50009;
 /// How long a process gets between SIGTERM and SIGKILL. daprd drains for
@@ -152,6 +154,20 @@ fn cli() -> Result<ExitCode, String> {
             hold(&app, &state, false)
         }
         ["status"] => status(&file, &state),
+        ["apps"] => {
+            for a in &file.apps {
+                println!("{}", a.app_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ["wait", rest @ ..] => {
+            let secs = match rest {
+                [] => 120,
+                [n] => n.parse().map_err(|_| USAGE.to_string())?,
+                _ => return Err(USAGE.into()),
+            };
+            wait_healthy(&file, Duration::from_secs(secs))
+        }
         _ => Err(USAGE.into()),
     }
 }
@@ -898,6 +914,32 @@ fn hold(app: &App, state: &Path, down: bool) -> Result<ExitCode, String> {
         say(Level::Info, &format!("{id} is up"));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits until every daprd answers its health check and every app its port.
+fn wait_healthy(file: &RunFile, timeout: Duration) -> Result<ExitCode, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let down: Vec<&str> = file
+            .apps
+            .iter()
+            .filter(|a| {
+                http_status(a.dapr_http_port, "/v1.0/healthz").is_none_or(|s| s >= 300)
+                    || TcpStream::connect_timeout(&local(a.app_port), TICK).is_err()
+            })
+            .map(|a| a.app_id.as_str())
+            .collect();
+        if down.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "not healthy within {timeout:?}: {}",
+                down.join(", ")
+            ));
+        }
+        std::thread::sleep(TICK);
+    }
 }
 
 fn status(file: &RunFile, state: &Path) -> Result<ExitCode, String> {

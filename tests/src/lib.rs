@@ -281,3 +281,15 @@ pub fn dapr_post(app: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) ->
     all.extend_from_slice(headers);
     post(url, &all, body)
 }
+
+/// The repository's run file (`dapr.yaml`), the one list of the services,
+/// their ports and commands.
+pub fn run_file() -> stack::RunFile {
+    let text = std::fs::read_to_string(root().join("dapr.yaml")).expect("dapr.yaml");
+    stack::RunFile::parse(&text).expect("a valid run file")
+}
+
+/// The app ids of `dapr.yaml`.
+pub fn app_ids() -> Vec<String> {
+    run_file().apps.into_iter().map(|a| a.app_id).collect()
+}

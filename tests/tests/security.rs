@@ -7,17 +7,10 @@ use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-const APPS: [&str; 4] = [
-    "image-api-grayscale",
-    "image-api-classify",
-    "events-service",
-    "web",
-];
-
 /// The pids the supervisor recorded, and MariaDB's.
 fn stack_pids() -> Vec<u32> {
     let mut pids = Vec::new();
-    for app in APPS {
+    for app in &app_ids() {
         for what in ["daprd", "app"] {
             pids.push(pid_of(app, what).unwrap_or_else(|| panic!("{app} {what} pid")));
         }
@@ -123,16 +116,16 @@ impl Drop for OtherAddress {
 #[test]
 fn no_port_of_the_stack_answers_on_another_address() {
     let other = OtherAddress::get();
-    let ports = [
-        3500, 3503, 3504, 3505, // Dapr HTTP
-        50001, 50003, 50004, 50005, // Dapr gRPC
-        9090, 9093, 9094, 9095, // metrics
-        8080, 9005, 9006, 9007, // apps
-        50009, 50010, 50011, // sentry: gRPC, healthz, metrics
-        3306,  // MariaDB
-    ];
+    // Every app's and sidecar's port from dapr.yaml; sentry's gRPC, healthz
+    // and metrics; MariaDB.
+    let mut ports: Vec<u16> = run_file()
+        .apps
+        .iter()
+        .flat_map(|a| a.ports().map(|(p, _)| p))
+        .collect();
+    ports.extend([50009, 50010, 50011, 3306]);
     for addr in &other.addrs {
-        for port in ports {
+        for &port in &ports {
             let target: std::net::SocketAddr = format!("{addr}:{port}").parse().expect("addr");
             let r =
                 std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_secs(1));
@@ -268,7 +261,7 @@ fn secrets_tokens_and_keys_are_private_files() {
         root().join(".data/sentry/issuer.crt"),
         root().join(".data/sentry/issuer.key"),
     ];
-    for app in APPS {
+    for app in &app_ids() {
         for t in ["dapr-api-token", "app-api-token"] {
             files.push(root().join(".data/tokens").join(app).join(t));
         }
@@ -290,7 +283,7 @@ fn secrets_tokens_and_keys_are_private_files() {
 
 #[test]
 fn sidecars_use_mtls_certificates_from_sentry() {
-    for app in APPS {
+    for app in &app_ids() {
         let log = root()
             .join(app)
             .join(".dapr/logs")
@@ -310,7 +303,7 @@ fn sidecars_use_mtls_certificates_from_sentry() {
 fn no_secret_or_token_appears_in_any_log_or_answer() {
     let pw = std::fs::read_to_string(root().join(".data/db-password")).expect("password");
     let mut secrets = vec![pw.trim().to_string()];
-    for app in APPS {
+    for app in &app_ids() {
         secrets.push(dapr_token(app));
         secrets.push(app_token(app));
     }
@@ -319,7 +312,7 @@ fn no_secret_or_token_appears_in_any_log_or_answer() {
         root().join(".logs/stack.log"),
         root().join(".logs/sentry.log"),
     ];
-    for app in APPS {
+    for app in &app_ids() {
         for what in ["daprd", "app"] {
             logs.push(
                 root()

@@ -136,7 +136,24 @@ fn each_success_is_recorded_as_an_event() {
         junk,
     );
     assert_eq!(r.status, 415);
-    std::thread::sleep(Duration::from_secs(1));
+    // A success after the failure: once its event is in, the failure's
+    // would be too (same client, same path), so its absence means something.
+    let marker = sample("coffee.jpg");
+    let r = post(
+        &format!("{GRAYSCALE}/grayscale"),
+        &[("x-forwarded-for", &client_ip(3))],
+        &marker,
+    );
+    assert_eq!(r.status, 200);
+    wait_until(Duration::from_secs(20), "the marker event", || {
+        all_events()
+            .iter()
+            .any(|e| {
+                e["id"].as_u64().is_some_and(|id| !before.contains(&id))
+                    && e["input_size"].as_u64() == Some(marker.len() as u64)
+            })
+            .then_some(())
+    });
     let size = Some(junk.len() as u64);
     assert!(
         !all_events()
@@ -201,7 +218,22 @@ fn rate_limit_gives_429_with_retry_after_and_client_state_is_kept() {
 fn concurrent_requests_cannot_both_slip_past_the_limit() {
     let ip = client_ip(6);
     let tiny = sample("rocket.png");
-    let handles: Vec<_> = (0..16)
+    let limit: usize = std::env::var("RATE_LIMIT_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    // One place left in the window...
+    for _ in 1..limit {
+        let r = post(
+            &format!("{GRAYSCALE}/grayscale"),
+            &[("x-forwarded-for", &ip)],
+            &tiny,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // ...and 8 requests race for it: a single lost update lets two through.
+    // 8 is the retry budget of the ETag loop, so none may give up with 503.
+    let handles: Vec<_> = (0..8)
         .map(|_| {
             let (ip, tiny) = (ip.clone(), tiny.clone());
             std::thread::spawn(move || {
@@ -219,9 +251,9 @@ fn concurrent_requests_cannot_both_slip_past_the_limit() {
         .map(|h| h.join().expect("thread"))
         .collect();
     let ok = statuses.iter().filter(|s| **s == 200).count();
-    assert!(ok <= 10, "{ok} allowed: {statuses:?}");
+    assert_eq!(ok, 1, "{ok} allowed: {statuses:?}");
     assert!(
-        statuses.iter().all(|s| [200, 429, 503].contains(s)),
+        statuses.iter().all(|s| [200, 429].contains(s)),
         "{statuses:?}"
     );
 }
@@ -433,38 +465,6 @@ fn database_outage_is_503_and_recovers_by_itself() {
     );
 }
 
-#[test]
-fn the_database_password_never_leaks() {
-    let pw = std::fs::read_to_string(root().join(".data/db-password")).expect("password");
-    let pw = pw.trim();
-    assert!(pw.len() >= 16);
-    for r in [
-        get(&format!("{EVENTS}/events")),
-        get(&format!("{EVENTS}/events?limit=x")),
-        get(&format!("{EVENTS}/init")),
-    ] {
-        assert!(!r.text().contains(pw));
-    }
-    // Nor in any log the stack wrote.
-    let mut logs = Vec::new();
-    for dir in [
-        "image-api-grayscale",
-        "image-api-classify",
-        "events-service",
-        "web",
-    ] {
-        if let Ok(rd) = std::fs::read_dir(root().join(dir).join(".dapr/logs")) {
-            logs.extend(rd.flatten().map(|e| e.path()));
-        }
-    }
-    logs.push(root().join(".logs/stack.log"));
-    for path in logs {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            assert!(!text.contains(pw), "password in {}", path.display());
-        }
-    }
-}
-
 /// xorshift64*: deterministic noise without a dependency.
 fn noise(seed: &mut u64) -> u64 {
     *seed ^= *seed >> 12;
@@ -518,7 +518,15 @@ fn hostile_images_get_4xx_or_a_result_never_a_crash() {
             r.text()
         );
         if r.status != 200 {
-            r.assert_error(r.status, r.json()["code"].as_str().unwrap_or("?"));
+            // The code must be one the README documents for that status.
+            let documented: &[&str] = match r.status {
+                400 => &["empty_body", "bad_request"],
+                415 => &["unsupported_media_type"],
+                _ => &["invalid_image", "image_too_large", "too_many_frames"],
+            };
+            let code = r.json()["code"].as_str().unwrap_or_default().to_string();
+            assert!(documented.contains(&code.as_str()), "case {i}: {code}");
+            r.assert_error(r.status, &code);
         }
     }
     assert_eq!(get(&format!("{GRAYSCALE}/healthz")).status, 200);

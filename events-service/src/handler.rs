@@ -6,27 +6,40 @@ use events_service::{
     ApiError, DB_URL_SECRET, MAX_BODY_BYTES, parse_new_event, parse_page, secret_store,
 };
 use http::Method;
+use service_common::routes::{Route, dispatch};
 use service_common::service::{error_response, json_response, read_body};
 use wstd::http::{Body, Request, Response};
 
+#[derive(Clone, Copy)]
+enum Op {
+    Health,
+    Init,
+    Create,
+    List,
+}
+
+/// Every route, once (`/create_event` is the original template's name).
+const ROUTES: &[Route<Op>] = &[
+    (Method::GET, &["/healthz", "/health"], Op::Health),
+    (Method::GET, &["/init"], Op::Init),
+    (Method::POST, &["/events", "/create_event"], Op::Create),
+    (Method::GET, &["/events"], Op::List),
+];
+
 pub async fn route(req: Request<Body>) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let result = match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz" | "/health") => Ok(json_response(
+    let result = match dispatch(ROUTES, req.method(), req.uri().path()) {
+        Ok(Op::Health) => Ok(json_response(
             200,
             &serde_json::json!({"status": "ok", "app": "events-service"}),
         )),
-        (&Method::GET, "/init") => init().await,
+        Ok(Op::Init) => init().await,
         // Writes come only through Dapr (the image services' recording).
-        (&Method::POST, "/events" | "/create_event") => match from_dapr(&req) {
+        Ok(Op::Create) => match from_dapr(&req) {
             Ok(()) => create(req).await,
             Err(e) => Err(e),
         },
-        (&Method::GET, "/events") => list(req.uri().query()).await,
-        (_, "/init" | "/events" | "/create_event" | "/healthz" | "/health") => {
-            Err(ApiError::method_not_allowed())
-        }
-        _ => Err(ApiError::not_found()),
+        Ok(Op::List) => list(req.uri().query()).await,
+        Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }

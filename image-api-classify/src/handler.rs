@@ -4,21 +4,32 @@ use crate::nn;
 use http::Method;
 use image_api_classify::{preprocess, sentence, top_k, wants_json};
 use service_common::ApiError;
+use service_common::routes::{Route, dispatch};
 use service_common::service::{ImageRequest, bytes_response, error_response, json_response};
 use wstd::http::{Body, Request, Response};
 
 const OP_TYPE: &str = "classify";
 
+#[derive(Clone, Copy)]
+enum Op {
+    Health,
+    Classify,
+    Preprocess,
+}
+
+/// Every route, once.
+const ROUTES: &[Route<Op>] = &[
+    (Method::GET, &["/healthz", "/health"], Op::Health),
+    (Method::POST, &["/classify"], Op::Classify),
+    (Method::POST, &["/preprocess"], Op::Preprocess),
+];
+
 pub async fn route(req: Request<Body>) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let result = match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz" | "/health") => Ok(health()),
-        (&Method::POST, "/classify") => handle(req, false).await,
-        (&Method::POST, "/preprocess") => handle(req, true).await,
-        (_, "/classify" | "/preprocess" | "/healthz" | "/health") => {
-            Err(ApiError::method_not_allowed())
-        }
-        _ => Err(ApiError::not_found()),
+    let result = match dispatch(ROUTES, req.method(), req.uri().path()) {
+        Ok(Op::Health) => Ok(health()),
+        Ok(Op::Classify) => handle(req, false).await,
+        Ok(Op::Preprocess) => handle(req, true).await,
+        Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }

@@ -100,10 +100,7 @@ pub fn sentence(top: &[Prediction]) -> String {
 
 /// True when the client asked for JSON.
 pub fn wants_json(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| {
-        a.split(',')
-            .any(|m| m.trim().starts_with("application/json"))
-    })
+    service_common::accept::asks_for(accept, &["application/json"])
 }
 
 #[cfg(test)]

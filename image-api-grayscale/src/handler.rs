@@ -4,22 +4,33 @@ use base64::Engine;
 use http::Method;
 use image_api_grayscale::{Encoding, grayscale, negotiate};
 use service_common::ApiError;
+use service_common::routes::{Route, dispatch};
 use service_common::service::{ImageRequest, bytes_response, error_response, json_response};
 use wstd::http::{Body, Request, Response};
 
 const APP_ID: &str = "image-api-grayscale";
 const OP_TYPE: &str = "grayscale";
 
+#[derive(Clone, Copy)]
+enum Op {
+    Health,
+    Grayscale,
+}
+
+/// Every route, once.
+const ROUTES: &[Route<Op>] = &[
+    (Method::GET, &["/healthz", "/health"], Op::Health),
+    (Method::POST, &["/grayscale"], Op::Grayscale),
+];
+
 pub async fn route(req: Request<Body>) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let result = match (req.method(), path.as_str()) {
-        (&Method::GET, "/healthz" | "/health") => Ok(json_response(
+    let result = match dispatch(ROUTES, req.method(), req.uri().path()) {
+        Ok(Op::Health) => Ok(json_response(
             200,
             &serde_json::json!({"status": "ok", "app": APP_ID}),
         )),
-        (&Method::POST, "/grayscale") => handle_grayscale(req).await,
-        (_, "/grayscale" | "/healthz" | "/health") => Err(ApiError::method_not_allowed()),
-        _ => Err(ApiError::not_found()),
+        Ok(Op::Grayscale) => handle_grayscale(req).await,
+        Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }

@@ -50,22 +50,15 @@ pub enum Encoding {
 
 /// Picks the answer encoding from an `Accept` header.
 pub fn negotiate(accept: Option<&str>) -> Encoding {
-    let wants_raw = accept.is_some_and(|a| {
-        a.split(',')
-            .map(|m| {
-                m.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .any(|m| {
-                m == "image/png"
-                    || m == "image/gif"
-                    || m == "image/*"
-                    || m == "application/octet-stream"
-            })
-    });
+    let wants_raw = service_common::accept::asks_for(
+        accept,
+        &[
+            "image/png",
+            "image/gif",
+            "image/*",
+            "application/octet-stream",
+        ],
+    );
     if wants_raw {
         Encoding::Raw
     } else {
@@ -327,5 +320,6 @@ mod tests {
         assert_eq!(negotiate(Some("*/*")), Encoding::Base64);
         assert_eq!(negotiate(Some("text/html, image/png;q=0.9")), Encoding::Raw);
         assert_eq!(negotiate(Some("IMAGE/GIF")), Encoding::Raw);
+        assert_eq!(negotiate(Some("image/png;q=0")), Encoding::Base64);
     }
 }

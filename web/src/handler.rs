@@ -4,7 +4,7 @@ use dapr::Client;
 use http::HeaderValue;
 use service_common::service::{bytes_response, error_response, json_response, read_body};
 use web::{
-    ApiError, MAX_UPLOAD_BYTES, Route, forward_request_headers, forward_response_headers,
+    ApiError, Route, forward_request_headers, forward_response_headers, max_upload_bytes,
     with_query,
 };
 use wstd::http::{Body, Request, Response};
@@ -42,7 +42,8 @@ async fn forward(
 ) -> Result<Response<Body>, ApiError> {
     let target = with_query(path, req.uri().query());
     let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts.headers, body, MAX_UPLOAD_BYTES).await?;
+    let limit = max_upload_bytes(|k| std::env::var(k).ok());
+    let bytes = read_body(&parts.headers, body, limit).await?;
     let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
     let answer = dapr
         .invoke(

@@ -59,38 +59,55 @@ pub enum Route {
     NotFound,
 }
 
-/// Routes on method and path (never on the query string).
+/// Routes on method and path (never on the query string). Each path is
+/// listed once, with the method it takes: a known path with another method
+/// is 405, anything else 404.
 pub fn route(method: &Method, path: &str) -> Route {
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
-    match path {
-        "/" | "/index.html" if get => Route::Asset(&INDEX),
-        "/app.js" if get => Route::Asset(&APP_JS),
-        "/style.css" if get => Route::Asset(&STYLE),
-        "/healthz" | "/health" if get => Route::Health,
-        "/api/grayscale" if post => Route::Api {
-            app_id: "image-api-grayscale",
-            method: Method::POST,
-            path: "grayscale",
-        },
-        "/api/classify" if post => Route::Api {
-            app_id: "image-api-classify",
-            method: Method::POST,
-            path: "classify",
-        },
-        "/api/events" if get => Route::Api {
-            app_id: "events-service",
-            method: Method::GET,
-            path: "events",
-        },
-        "/" | "/index.html" | "/app.js" | "/style.css" | "/healthz" | "/health"
-        | "/api/grayscale" | "/api/classify" | "/api/events" => Route::MethodNotAllowed,
-        _ => Route::NotFound,
+    let (route, allowed) = match path {
+        "/" | "/index.html" => (Route::Asset(&INDEX), get),
+        "/app.js" => (Route::Asset(&APP_JS), get),
+        "/style.css" => (Route::Asset(&STYLE), get),
+        "/healthz" | "/health" => (Route::Health, get),
+        "/api/grayscale" => (
+            Route::Api {
+                app_id: "image-api-grayscale",
+                method: Method::POST,
+                path: "grayscale",
+            },
+            post,
+        ),
+        "/api/classify" => (
+            Route::Api {
+                app_id: "image-api-classify",
+                method: Method::POST,
+                path: "classify",
+            },
+            post,
+        ),
+        "/api/events" => (
+            Route::Api {
+                app_id: "events-service",
+                method: Method::GET,
+                path: "events",
+            },
+            get,
+        ),
+        _ => return Route::NotFound,
+    };
+    if allowed {
+        route
+    } else {
+        Route::MethodNotAllowed
     }
 }
 
-/// Largest upload the gateway forwards (the image services' own limit).
-pub const MAX_UPLOAD_BYTES: usize = 10 * 1000 * 1000;
+/// The largest upload the gateway forwards: `MAX_BODY_BYTES`, the same
+/// setting (and default, 10 MB) as the image services' own limit.
+pub fn max_upload_bytes(lookup: impl Fn(&str) -> Option<String>) -> usize {
+    service_common::ImageLimits::from_lookup(lookup).max_body_bytes
+}
 
 /// Request headers forwarded to a service: what describes the body and the
 /// wanted answer, plus the client's address chain. Nothing else (cookies,
@@ -161,10 +178,34 @@ mod tests {
     }
 
     #[test]
-    fn assets_are_embedded_with_types() {
-        assert!(INDEX.body.starts_with(b"<!doctype html>"));
-        assert!(STYLE.content_type.starts_with("text/css"));
-        assert!(!APP_JS.body.is_empty());
+    fn everything_the_page_loads_is_served_with_its_type() {
+        let page = std::str::from_utf8(INDEX.body).expect("utf-8");
+        let mut found = 0;
+        for attr in ["src=\"", "href=\""] {
+            for (i, _) in page.match_indices(attr) {
+                let rest = &page[i + attr.len()..];
+                let path = &rest[..rest.find('"').expect("closing quote")];
+                if !path.starts_with('/') {
+                    continue; // not ours (none today)
+                }
+                found += 1;
+                let Route::Asset(a) = route(&Method::GET, path) else {
+                    panic!("the page loads {path}, which is not served");
+                };
+                let want = match path.rsplit('.').next() {
+                    Some("js") => "text/javascript",
+                    Some("css") => "text/css",
+                    other => panic!("no type expected for {other:?}"),
+                };
+                assert!(
+                    a.content_type.starts_with(want),
+                    "{path}: {}",
+                    a.content_type
+                );
+                assert!(!a.body.is_empty(), "{path} is empty");
+            }
+        }
+        assert!(found >= 2, "the page should load its script and style");
     }
 
     #[test]
@@ -190,6 +231,13 @@ mod tests {
         r.insert("set-cookie", HeaderValue::from_static("x=y"));
         let back = forward_response_headers(&r);
         assert_eq!(back.len(), 2);
+    }
+
+    #[test]
+    fn the_upload_limit_follows_max_body_bytes() {
+        assert_eq!(max_upload_bytes(|_| None), 10_000_000);
+        let set = |k: &str| (k == "MAX_BODY_BYTES").then(|| "1234".to_string());
+        assert_eq!(max_upload_bytes(set), 1234);
     }
 
     #[test]

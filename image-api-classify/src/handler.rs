@@ -14,21 +14,18 @@ const OP_TYPE: &str = "classify";
 enum Op {
     Health,
     Classify,
-    Preprocess,
 }
 
 /// Every route, once.
 const ROUTES: &[Route<Op>] = &[
     (Method::GET, &["/healthz", "/health"], Op::Health),
     (Method::POST, &["/classify"], Op::Classify),
-    (Method::POST, &["/preprocess"], Op::Preprocess),
 ];
 
 pub async fn route(req: Request<Body>) -> Response<Body> {
     let result = match dispatch(ROUTES, req.method(), req.uri().path()) {
         Ok(Op::Health) => Ok(health()),
-        Ok(Op::Classify) => handle(req, false).await,
-        Ok(Op::Preprocess) => handle(req, true).await,
+        Ok(Op::Classify) => handle(req).await,
         Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -51,14 +48,11 @@ fn health() -> Response<Body> {
     }
 }
 
-async fn handle(req: Request<Body>, tensor_only: bool) -> Result<Response<Body>, ApiError> {
+async fn handle(req: Request<Body>) -> Result<Response<Body>, ApiError> {
     let req = ImageRequest::accept(req).await?;
     let (_, img) = service_common::decode::decode(&req.body, &req.limits)?;
     let input = preprocess(&img);
     drop(img);
-    if tensor_only {
-        return Ok(bytes_response(200, "application/octet-stream", input));
-    }
     let top = nn::infer(&input, |out, labels| top_k(out, labels, 5)).map_err(|e| {
         eprintln!("classification failed: {e}");
         ApiError::unavailable("the model is unavailable")

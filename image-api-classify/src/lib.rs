@@ -4,7 +4,6 @@
 //! | Route | Answer |
 //! |---|---|
 //! | `POST /classify` | `"<label> is detected with N% confidence"` (text/plain); with `Accept: application/json` the top 5 `[{"label": ..., "score": ...}]`; a low best score says nothing was recognised with confidence |
-//! | `POST /preprocess` | the 224x224 RGB input tensor the model sees (raw bytes), for checking against another engine |
 //! | `GET /healthz` | `{"status":"ok","model_loaded":true}`, or 503 when the model cannot be loaded |
 //!
 //! This file is the pure core (preprocessing, top-k, wording); `handler.rs`

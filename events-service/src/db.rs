@@ -51,11 +51,9 @@ pub fn configure(url: &str) -> Result<(), ApiError> {
         .enable_all()
         .build()
         .map_err(|e| {
-            ApiError::new(
-                500,
-                "internal",
-                format!("cannot start the database runtime: {e}"),
-            )
+            // Ours to log, not the client's to read.
+            eprintln!("cannot start the database runtime: {e}");
+            ApiError::unavailable("the database is unavailable")
         })?;
     // Pool::new spawns nothing until first use, but needs the runtime entered.
     let pool = {

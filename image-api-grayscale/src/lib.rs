@@ -111,7 +111,7 @@ fn encode_png(
     let mut out = Vec::with_capacity(raw.len() / 2);
     png_encoder(&mut out)
         .write_image(raw, width, height, color)
-        .map_err(|e| ApiError::new(500, "encode_failed", format!("could not encode PNG: {e}")))?;
+        .map_err(|e| encode_failed("PNG", e))?;
     Ok(Grayscaled {
         bytes: out,
         format: ImageFormat::Png,
@@ -160,9 +160,9 @@ fn grayscale_gif(
             gray_rgba_in_place(&mut buf);
             Frame::from_parts(buf, left, top, delay)
         });
-        encoder.encode_frames(gray_frames).map_err(|e| {
-            ApiError::new(500, "encode_failed", format!("could not encode GIF: {e}"))
-        })?;
+        encoder
+            .encode_frames(gray_frames)
+            .map_err(|e| encode_failed("GIF", e))?;
     }
     Ok(Grayscaled {
         bytes: out,
@@ -218,6 +218,17 @@ fn gray_rgba_in_place(buf: &mut RgbaImage) {
         let y = luma(*r, *g, *b);
         (*r, *g, *b) = (y, y, y);
     }
+}
+
+/// An encoder failure is ours, not the client's: the cause goes to the
+/// log, the answer says only what failed.
+fn encode_failed(format: &str, e: impl std::fmt::Display) -> ApiError {
+    eprintln!("encoding {format}: {e}");
+    ApiError::new(
+        500,
+        "encode_failed",
+        format!("the {format} result could not be encoded"),
+    )
 }
 
 #[cfg(test)]

@@ -41,8 +41,9 @@ use stack::{App, Backoff, Restart, RunFile, utc};
 
 const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] [--sentry PATH] \
                      [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps";
-/// Sentry's gRPC port; healthz and metrics take the next two.
-const SENTRY_PORT: u16 = 50009;
+/// Sentry's gRPC port; healthz and metrics take the next two. Below the
+/// ephemeral range (32768+), so no outgoing connection can hold them.
+const SENTRY_PORT: u16 = 3520;
 /// How long a process gets between SIGTERM and SIGKILL. daprd drains for
 /// up to 5 s (its --dapr-graceful-shutdown-seconds default).
 const GRACE: Duration = Duration::from_secs(10);

@@ -11,7 +11,8 @@
 //!
 //! Two sidecars, `soak-a` and `soak-b`, each beside the web component (its
 //! `/healthz` needs nothing else), run under `stack run --no-restart` on
-//! ports of their own, so this runs beside the main stack.
+//! ports of their own (below the ephemeral range), so this runs beside the
+//! main stack.
 
 use e2e::*;
 use serde_yaml_ng::Value;
@@ -71,8 +72,8 @@ fn app(id: &str, n: u16, wasm: &str) -> String {
     command: [wasmtime, serve, --addr=127.0.0.1:{app}, -S, cli, --allow-precompiled, {wasm}]
 ",
         app = 9105 + n,
-        http = 3605 + n,
-        grpc = 50105 + n,
+        http = 3705 + n,
+        grpc = 3715 + n,
         metrics = 9195 + n,
     )
 }
@@ -144,7 +145,7 @@ fn sidecars_survive_many_name_resolver_cleanup_cycles() {
     };
     let tokens = [token("soak-a"), token("soak-b")];
     let invoke = |from: u16, to: &str| {
-        let t = &tokens[usize::from(from - 3605)];
+        let t = &tokens[usize::from(from - 3705)];
         try_get_with(
             &format!("http://127.0.0.1:{from}/v1.0/invoke/{to}/method/healthz"),
             &[("dapr-api-token", t.trim())],
@@ -153,7 +154,7 @@ fn sidecars_survive_many_name_resolver_cleanup_cycles() {
     };
     let up = Instant::now();
     loop {
-        let (ab, ba) = (invoke(3605, "soak-b"), invoke(3606, "soak-a"));
+        let (ab, ba) = (invoke(3705, "soak-b"), invoke(3706, "soak-a"));
         if ab == Some(200) && ba == Some(200) {
             break;
         }
@@ -176,7 +177,7 @@ fn sidecars_survive_many_name_resolver_cleanup_cycles() {
             if on { "every 10 s" } else { "off" },
             stack_log()
         );
-        for port in [3605, 3606] {
+        for port in [3705, 3706] {
             let health = try_get(&format!("http://127.0.0.1:{port}/v1.0/healthz"));
             assert!(
                 health.is_some_and(|r| r.status == 204),
@@ -185,13 +186,13 @@ fn sidecars_survive_many_name_resolver_cleanup_cycles() {
             );
         }
         assert_eq!(
-            invoke(3605, "soak-b"),
+            invoke(3705, "soak-b"),
             Some(200),
             "a -> b after {:?}",
             start.elapsed()
         );
         assert_eq!(
-            invoke(3606, "soak-a"),
+            invoke(3706, "soak-a"),
             Some(200),
             "b -> a after {:?}",
             start.elapsed()

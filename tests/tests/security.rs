@@ -123,7 +123,7 @@ fn no_port_of_the_stack_answers_on_another_address() {
         .iter()
         .flat_map(|a| a.ports().map(|(p, _)| p))
         .collect();
-    ports.extend([50009, 50010, 50011, 3306]);
+    ports.extend([3520, 3521, 3522, 3306]);
     for addr in &other.addrs {
         for &port in &ports {
             let target: std::net::SocketAddr = format!("{addr}:{port}").parse().expect("addr");

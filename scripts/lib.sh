@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="$ROOT/.cache"          # tools we install (wasmtime, daprd, dapr CLI)
+CACHE="$ROOT/.cache"          # tools we install (wasm-host, daprd, dapr CLI)
 DATA="$ROOT/.data"            # databases and generated secrets
 LOGS="$ROOT/.logs"            # logs of processes our scripts start
 export PATH="$CACHE/bin:$PATH"
@@ -10,13 +10,22 @@ export PATH="$CACHE/bin:$PATH"
 export DAPR_RUNTIME_PATH="$CACHE/dapr-runtime"
 # daprd exits on a loopback-only host unless told which address to use.
 export DAPR_HOST_IP="${DAPR_HOST_IP:-127.0.0.1}"
-# wasmtime's wasi-nn backend loads OpenVINO from the wheel's libraries.
+# wasm-host's wasi-nn backend loads OpenVINO from the wheel's libraries.
 export LD_LIBRARY_PATH="$CACHE/openvino-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # Ports and versions, pinned.
-DB_PORT="${DB_PORT:-3306}"
-WASMTIME_MIN_MAJOR=49
+# Exported: events-service's host.toml grants a socket to 127.0.0.1:$DB_PORT.
+export DB_PORT="${DB_PORT:-3306}"
 DAPRD_VERSION=1.18.3
 DAPR_CLI_VERSION=1.12.0
+
+# host_target: wasm-host's cargo target folder. host/ is its own workspace:
+# wasmtime takes ~10 minutes to build cold on 2 cores, so its target folder
+# lives in a cache outside the clone, keyed by host/Cargo.lock and the
+# compiler, and survives fresh clones.
+host_target() {
+  local key; key=$(cat "$ROOT/host/Cargo.lock" <(rustc -vV) | sha256sum | cut -c1-16)
+  echo "${XDG_CACHE_HOME:-${HOME:-$ROOT}/.cache}/wasm-dapr-host/$key"
+}
 
 # app_ids: the apps, one per line, from dapr.yaml, the one list of services
 # (each is also the Cargo package of its component). Needs target/release/stack.

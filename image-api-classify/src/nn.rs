@@ -1,10 +1,10 @@
-//! Inference through wasi-nn (`wasi:nn@0.2.0-rc-2024-10-28`, as wasmtime 49
-//! implements it). The WIT is vendored in `wit/` (its origin and checksum
+//! Inference through wasi-nn (`wasi:nn@0.2.0-rc-2024-10-28`, as wasmtime 48
+//! and 49 implement it). The WIT is vendored in `wit/` (its origin and checksum
 //! are in its header), so the crate builds from a fresh clone.
 //!
-//! The graph is preloaded by the host (`wasmtime serve -S nn-graph=
-//! openvino::<dir>`) and found by name; graph, execution context and labels
-//! are kept for the life of the instance (instance reuse).
+//! The graph is loaded once per process by wasm-host (`[[nn_graphs]]` in
+//! host.toml) and found by name; graph, execution context and labels are
+//! kept for the life of the instance (instance reuse).
 
 wit_bindgen::generate!({
     path: "wit/wasi-nn.wit",

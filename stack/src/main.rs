@@ -167,7 +167,7 @@ fn cli() -> Result<ExitCode, String> {
                 [n] => n.parse().map_err(|_| USAGE.to_string())?,
                 _ => return Err(USAGE.into()),
             };
-            wait_healthy(&file, Duration::from_secs(secs))
+            wait_healthy(&file, &state, Duration::from_secs(secs))
         }
         _ => Err(USAGE.into()),
     }
@@ -918,14 +918,22 @@ fn hold(app: &App, state: &Path, down: bool) -> Result<ExitCode, String> {
 }
 
 /// Waits until every daprd answers its health check and every app its port.
-fn wait_healthy(file: &RunFile, timeout: Duration) -> Result<ExitCode, String> {
+/// Healthy means: our supervisor runs, each app and sidecar it started is
+/// alive, and each answers. Processes left over from an earlier run may
+/// answer the same ports, so answering alone proves nothing.
+fn wait_healthy(file: &RunFile, state: &Path, timeout: Duration) -> Result<ExitCode, String> {
     let deadline = Instant::now() + timeout;
     loop {
+        let ours = live_pid(&state.join("stack.pid")).is_some();
         let down: Vec<&str> = file
             .apps
             .iter()
             .filter(|a| {
-                http_status(a.dapr_http_port, "/v1.0/healthz").is_none_or(|s| s >= 300)
+                let dir = state.join(&a.app_id);
+                !ours
+                    || live_pid(&dir.join("daprd.pid")).is_none()
+                    || live_pid(&dir.join("app.pid")).is_none()
+                    || http_status(a.dapr_http_port, "/v1.0/healthz").is_none_or(|s| s >= 300)
                     || TcpStream::connect_timeout(&local(a.app_port), TICK).is_err()
             })
             .map(|a| a.app_id.as_str())

@@ -143,36 +143,114 @@ pub fn call(method: &str, url: &str) -> Resp {
     finish(agent().run(req))
 }
 
-/// POST over a raw socket that keeps reading even if the server answers
-/// (and stops reading) before the whole body is sent: how a 413 looks.
-pub fn post_raw(
-    host_port: &str,
-    path: &str,
+/// One HTTP/1.1 request from the local address `from`. Every 127.0.0.0/8
+/// address is this machine's on Linux, so each test can be its own client:
+/// the host takes the client from the TCP peer and ignores what headers
+/// claim. The body is written even if the server answers (and stops
+/// reading) first, which is how a 413 looks.
+pub fn request_as(
+    from: &str,
+    method: &str,
+    url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(host_port).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
+) -> Resp {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host_port, path) = match rest.split_once('/') {
+        Some((h, p)) => (h, format!("/{p}")),
+        None => (rest, "/".to_string()),
+    };
+    let mut s = connect_from(from, host_port);
     let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("Connection: close\r\n\r\n");
-    s.write_all(head.as_bytes()).expect("head");
+    s.write_all(head.as_bytes()).expect("request head");
     let _ = s.write_all(body); // may fail once the server has answered
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+/// POST from the local address `from` (see [`request_as`]).
+pub fn post_as(from: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    request_as(from, "POST", url, headers, body)
+}
+
+/// GET from the local address `from` (see [`request_as`]).
+pub fn get_as(from: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    request_as(from, "GET", url, headers, b"")
+}
+
+fn connect_from(from: &str, to: &str) -> std::net::TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let from: std::net::IpAddr = from.parse().expect("a local IP");
+    let to: std::net::SocketAddr = to.parse().expect("ip:port");
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, None).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::new(from, 0).into())
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("connect {to}: {e}"));
+    let s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    s
+}
+
+/// A whole HTTP/1.1 answer read to the end (`Connection: close`).
+fn parse_response(raw: &[u8]) -> Resp {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let mut body = raw[split + 4..].to_vec();
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        content_type: header("content-type").unwrap_or_default(),
+        retry_after: header("retry-after"),
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size = std::str::from_utf8(&data[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())
+            .expect("chunk size");
+        if size == 0 {
+            return out;
+        }
+        let start = eol + 2;
+        let end = (start + size).min(data.len());
+        out.extend_from_slice(&data[start..end]);
+        data = data.get(end + 2..).unwrap_or_default();
+    }
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout`.
@@ -210,9 +288,10 @@ pub fn all_events() -> Vec<serde_json::Value> {
     }
 }
 
-/// A client address no other test uses, so rate limits do not interfere.
+/// A local client address no other test uses, so rate limits do not
+/// interfere: requests come from it with [`post_as`] and [`get_as`].
 pub fn client_ip(n: u8) -> String {
-    format!("198.51.100.{n}")
+    format!("127.0.1.{n}")
 }
 
 /// Runs the local supervisor's CLI (`target/release/stack`) on the
@@ -248,16 +327,17 @@ pub fn alive(pid: u32) -> bool {
 
 /// The API token of an app's sidecar (`stack run` generates it).
 pub fn dapr_token(app: &str) -> String {
-    let path = root().join(".data/tokens").join(app).join("dapr-api-token");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_string()
+    token(app, "dapr-api-token")
 }
 
 /// The token an app's sidecar sends it (`APP_API_TOKEN`).
 pub fn app_token(app: &str) -> String {
-    let path = root().join(".data/tokens").join(app).join("app-api-token");
+    token(app, "app-api-token")
+}
+
+/// One of the tokens `stack run` made for `app`.
+fn token(app: &str, which: &str) -> String {
+    let path = root().join(".data/tokens").join(app).join(which);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .trim()

@@ -69,8 +69,9 @@ fn app(id: &str, n: u16, wasm: &str) -> String {
     daprHTTPPort: {http}
     daprGRPCPort: {grpc}
     metricsPort: {metrics}
-    command: [wasmtime, serve, --addr=127.0.0.1:{app}, -S, cli, --allow-precompiled, {wasm}]
+    command: [wasm-host, serve, --addr=127.0.0.1:{app}, --manifest={manifest}, {wasm}]
 ",
+        manifest = root().join("web/host.toml").display(),
         app = 9105 + n,
         http = 3705 + n,
         grpc = 3715 + n,

@@ -110,7 +110,7 @@ pub fn max_upload_bytes(lookup: impl Fn(&str) -> Option<String>) -> usize {
 }
 
 /// Request headers forwarded to a service: what describes the body and the
-/// wanted answer, plus the client's address chain. Nothing else (cookies,
+/// wanted answer, plus the client's address. Nothing else (cookies,
 /// authorization, hop-by-hop headers) leaves the gateway.
 pub fn forward_request_headers(incoming: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
@@ -119,11 +119,12 @@ pub fn forward_request_headers(incoming: &HeaderMap) -> HeaderMap {
             out.insert(name, v.clone());
         }
     }
-    // wasi:http does not tell a component its peer's address, so the chain
-    // can only be what a proxy in front of us set; the services fall back
-    // to "unknown" without it.
-    if let Some(v) = incoming.get("x-forwarded-for") {
-        out.insert(HeaderName::from_static("x-forwarded-for"), v.clone());
+    // Our host replaced whatever the browser claimed with `forwarded:
+    // for=<its address>`. Passed on, it reaches the service through both
+    // sidecars, whose host trusts it because the call carries the app token
+    // (host/README.md, "Which client").
+    if let Some(v) = incoming.get(http::header::FORWARDED) {
+        out.insert(http::header::FORWARDED, v.clone());
     }
     out
 }
@@ -215,14 +216,16 @@ mod tests {
         h.insert("accept", HeaderValue::from_static("image/png"));
         h.insert("cookie", HeaderValue::from_static("session=secret"));
         h.insert("authorization", HeaderValue::from_static("Bearer x"));
-        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        h.insert("forwarded", HeaderValue::from_static("for=203.0.113.9"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         h.insert("connection", HeaderValue::from_static("keep-alive"));
         let out = forward_request_headers(&h);
         assert_eq!(out.len(), 3);
         assert!(out.get("cookie").is_none() && out.get("authorization").is_none());
+        assert!(out.get("x-forwarded-for").is_none());
         assert_eq!(
-            out.get("x-forwarded-for").map(|v| v.as_bytes()),
-            Some(&b"203.0.113.9"[..])
+            out.get("forwarded").map(|v| v.as_bytes()),
+            Some(&b"for=203.0.113.9"[..])
         );
 
         let mut r = HeaderMap::new();

@@ -60,8 +60,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     }
 }
 
-/// The calling client's address (see [`client_address`]).
+/// The calling client's address, as the host put it (see [`client_address`]).
 pub fn caller(headers: &HeaderMap) -> String {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    client_address(h("x-forwarded-for"), h("forwarded"))
+    client_address(headers.get("forwarded").and_then(|v| v.to_str().ok()))
 }

@@ -184,3 +184,71 @@ async fn read_all(incoming: &IncomingBody, limit: usize) -> Result<Vec<u8>> {
         out.extend_from_slice(&buf[..n]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_or_say_why_not() {
+        let e = Endpoint::parse("http://127.0.0.1:3500").expect("http");
+        assert!(!e.https);
+        assert_eq!(e.authority, "127.0.0.1:3500");
+        let e = Endpoint::parse("https://dapr.local/ignored/path").expect("https");
+        assert!(e.https);
+        assert_eq!(e.authority, "dapr.local");
+        for bad in ["127.0.0.1:3500", "ftp://x", "http://", "http:///v1.0", ""] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(Error::Config(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_method_maps_to_its_wasi_name() {
+        for (m, want) in [
+            (Method::GET, "Get"),
+            (Method::POST, "Post"),
+            (Method::PUT, "Put"),
+            (Method::DELETE, "Delete"),
+            (Method::PATCH, "Patch"),
+            (Method::HEAD, "Head"),
+            (Method::OPTIONS, "Options"),
+            (Method::CONNECT, "Connect"),
+            (Method::TRACE, "Trace"),
+        ] {
+            let got = format!("{:?}", wasi_method(&m));
+            assert!(got.contains(want), "{m}: {got}");
+        }
+        let purge = Method::from_bytes(b"PURGE").expect("method");
+        assert!(matches!(wasi_method(&purge), WasiMethod::Other(s) if s == "PURGE"));
+    }
+
+    #[test]
+    fn host_errors_become_transport_errors_with_a_readable_reason() {
+        let refused = error_code(ErrorCode::ConnectionRefused);
+        assert!(matches!(&refused, Error::Transport(m) if m == "connection refused"));
+        let denied = error_code(ErrorCode::HttpRequestDenied);
+        assert!(matches!(&denied, Error::Transport(m) if m.contains("HttpRequestDenied")));
+    }
+
+    #[test]
+    fn an_unreachable_or_forbidden_sidecar_is_an_error_not_a_hang() {
+        // Port 9 (discard) is not granted by tests/host.toml and nothing
+        // listens there: the host refuses it or the connection fails.
+        let endpoint = Endpoint::parse("http://127.0.0.1:9").expect("endpoint");
+        for body in [&b""[..], b"{\"a\":1}"] {
+            let r = wstd::runtime::block_on(exchange(
+                &endpoint,
+                &Method::POST,
+                "/v1.0/state/x",
+                &HeaderMap::new(),
+                body,
+                Duration::from_secs(2),
+                1024,
+            ));
+            assert!(matches!(r, Err(Error::Transport(_))), "{r:?}");
+        }
+    }
+}

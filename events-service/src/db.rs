@@ -6,8 +6,8 @@
 //! serves one request at a time.
 
 use events_service::{
-    ApiError, CREATE_TABLE, EventRow, INSERT, LIST, NewEvent, Page, SELECT_BY_EVENT_ID,
-    SELECT_BY_ID,
+    ApiError, CREATE_TABLE, EventRow, EventsError, INSERT, LIST, NewEvent, Page,
+    SELECT_BY_EVENT_ID, SELECT_BY_ID,
 };
 use mysql_async::prelude::*;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
@@ -36,8 +36,11 @@ pub fn is_configured() -> bool {
 /// appears in errors or logs.
 pub fn configure(url: &str) -> Result<(), ApiError> {
     let opts = Opts::from_url(url).map_err(|_| {
-        eprintln!("the database URL from the secret store is not a valid mysql:// URL");
-        ApiError::unavailable("the database is misconfigured")
+        // Not the parser's error: it could quote the URL, a secret.
+        ApiError::unavailable(
+            "the database",
+            "the URL from the secret store is not a valid mysql:// URL",
+        )
     })?;
     let opts = OptsBuilder::from_opts(opts)
         .pool_opts(
@@ -50,11 +53,7 @@ pub fn configure(url: &str) -> Result<(), ApiError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            // Ours to log, not the client's to read.
-            eprintln!("cannot start the database runtime: {e}");
-            ApiError::unavailable("the database is unavailable")
-        })?;
+        .map_err(|e| ApiError::unavailable("the database", format!("runtime: {e}")))?;
     // Pool::new spawns nothing until first use, but needs the runtime entered.
     let pool = {
         let _guard = rt.enter();
@@ -70,28 +69,24 @@ pub fn configure(url: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn map_err(e: mysql_async::Error) -> ApiError {
+fn map_err(e: mysql_async::Error) -> EventsError {
     match e {
-        mysql_async::Error::Server(s) => {
-            eprintln!("database error {}: {}", s.code, s.message);
-            ApiError::new(500, "database_error", "the database rejected the query")
-        }
-        other => {
-            eprintln!("database unavailable: {other}");
-            ApiError::unavailable("the database is unavailable")
-        }
+        mysql_async::Error::Server(s) => EventsError::Database {
+            cause: format!("{}: {}", s.code, s.message),
+        },
+        other => ApiError::unavailable("the database", other).into(),
     }
 }
 
 /// Runs `f` with a connection, creating the table on first success.
 fn with_conn<T>(
     f: impl AsyncFnOnce(&mut mysql_async::Conn) -> Result<T, mysql_async::Error>,
-) -> Result<T, ApiError> {
+) -> Result<T, EventsError> {
     DB.with(|cell| {
         let mut guard = cell.borrow_mut();
         let db = guard
             .as_mut()
-            .ok_or_else(|| ApiError::unavailable("the database is not configured"))?;
+            .ok_or_else(|| ApiError::unavailable("the database", "not configured"))?;
         let pool = db.pool.clone();
         let ensure_table = !db.table_ready;
         let result = db.rt.block_on(async move {
@@ -104,10 +99,11 @@ fn with_conn<T>(
             };
             match tokio::time::timeout(OP_TIMEOUT, work).await {
                 Ok(r) => r.map_err(map_err),
-                Err(_) => {
-                    eprintln!("database operation timed out");
-                    Err(ApiError::unavailable("the database did not answer in time"))
-                }
+                Err(_) => Err(ApiError::unavailable(
+                    "the database",
+                    format!("no answer within {OP_TIMEOUT:?}"),
+                )
+                .into()),
             }
         });
         if result.is_ok() {
@@ -127,12 +123,12 @@ fn row(r: (u64, u64, String, u64)) -> EventRow {
 }
 
 /// `GET /init`.
-pub fn init() -> Result<(), ApiError> {
+pub fn init() -> Result<(), EventsError> {
     with_conn(async |c| c.query_drop(CREATE_TABLE).await)
 }
 
 /// Stores an event and returns its row (the existing one for a repeated id).
-pub fn insert(ev: NewEvent) -> Result<EventRow, ApiError> {
+pub fn insert(ev: NewEvent) -> Result<EventRow, EventsError> {
     let found = with_conn(async move |c| {
         let params = (
             ev.event_id.clone(),
@@ -148,18 +144,71 @@ pub fn insert(ev: NewEvent) -> Result<EventRow, ApiError> {
             (None, None) => Ok(None),
         }
     })?;
-    found.map(row).ok_or_else(|| {
-        ApiError::new(
-            500,
-            "database_error",
-            "the stored event could not be read back",
-        )
+    found.map(row).ok_or_else(|| EventsError::Database {
+        cause: "the stored event could not be read back".into(),
     })
 }
 
 /// A page of events, newest first.
-pub fn list(page: Page) -> Result<Vec<EventRow>, ApiError> {
+pub fn list(page: Page) -> Result<Vec<EventRow>, EventsError> {
     let rows: Vec<(u64, u64, String, u64)> =
         with_conn(async move |c| c.exec(LIST, (page.before, page.limit)).await)?;
     Ok(rows.into_iter().map(row).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service_common::Problem;
+
+    #[test]
+    fn server_refusals_are_ours_and_outages_are_503() {
+        let refused = map_err(mysql_async::Error::Server(mysql_async::ServerError {
+            code: 1146,
+            message: "Table 'events.events' doesn't exist".into(),
+            state: "42S02".into(),
+        }));
+        assert_eq!((refused.status(), refused.code()), (500, "database_error"));
+        assert!(refused.cause().is_some_and(|c| c.contains("1146")));
+        assert!(!String::from_utf8_lossy(&refused.to_json()).contains("events.events"));
+        let gone = map_err(mysql_async::Error::Driver(
+            mysql_async::DriverError::PoolDisconnected,
+        ));
+        assert_eq!((gone.status(), gone.code()), (503, "unavailable"));
+    }
+
+    // One test, in order: the pool is per instance (thread-local) state.
+    #[test]
+    fn configuration_keeps_the_url_secret_and_failures_are_503() {
+        assert!(!is_configured());
+        let e = list(Page {
+            limit: 1,
+            before: u64::MAX,
+        })
+        .expect_err("not configured");
+        assert_eq!(e.status(), 503);
+
+        let e = configure("mysql://events:hunter2@[bad").expect_err("invalid URL");
+        let all = format!("{e:?} {e} {}", String::from_utf8_lossy(&e.to_json()));
+        assert!(!all.contains("hunter2"), "{all}");
+        assert_eq!(e.status(), 503);
+        assert!(!is_configured());
+
+        // A valid URL makes a pool without connecting. Port 9: nothing
+        // listens, and tests/host.toml grants no socket anyway.
+        configure("mysql://events:hunter2@127.0.0.1:9/events").expect("pool");
+        assert!(is_configured());
+        let e = init().expect_err("no database");
+        assert_eq!((e.status(), e.code()), (503, "unavailable"));
+        assert!(!String::from_utf8_lossy(&e.to_json()).contains("hunter2"));
+    }
+
+    #[test]
+    fn rows_keep_their_columns() {
+        let r = row((7, 1_700_000_000_000, "grayscale".into(), 42));
+        assert_eq!(
+            (r.id, r.event_ts, r.op_type.as_str(), r.input_size),
+            (7, 1_700_000_000_000, "grayscale", 42)
+        );
+    }
 }

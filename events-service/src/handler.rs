@@ -3,7 +3,7 @@
 use crate::db;
 use dapr::Client;
 use events_service::{
-    ApiError, DB_URL_SECRET, MAX_BODY_BYTES, parse_new_event, parse_page, secret_store,
+    ApiError, DB_URL_SECRET, EventsError, MAX_BODY_BYTES, parse_new_event, parse_page, secret_store,
 };
 use http::Method;
 use service_common::routes::{Route, dispatch};
@@ -36,10 +36,10 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
         // Writes come only through Dapr (the image services' recording).
         Ok(Op::Create) => match from_dapr(&req) {
             Ok(()) => create(req).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         },
         Ok(Op::List) => list(req.uri().query()).await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
@@ -62,28 +62,29 @@ async fn ensure_db() -> Result<(), ApiError> {
     if db::is_configured() {
         return Ok(());
     }
-    let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let dapr = Client::from_env().map_err(|e| ApiError::unavailable("the Dapr sidecar", e))?;
     let secret = dapr
         .get_secret(&secret_store(), DB_URL_SECRET)
         .await
         .map_err(|e| {
-            eprintln!("cannot read secret {DB_URL_SECRET}: {e}");
-            ApiError::unavailable("the secret store is unavailable")
+            ApiError::unavailable("the secret store", format!("reading {DB_URL_SECRET}: {e}"))
         })?;
     let url = secret.get(DB_URL_SECRET).ok_or_else(|| {
-        eprintln!("secret {DB_URL_SECRET} has no value named {DB_URL_SECRET}");
-        ApiError::unavailable("the database is misconfigured")
+        ApiError::unavailable(
+            "the database",
+            format!("secret {DB_URL_SECRET} has no value named {DB_URL_SECRET}"),
+        )
     })?;
     db::configure(url)
 }
 
-async fn init() -> Result<Response<Body>, ApiError> {
+async fn init() -> Result<Response<Body>, EventsError> {
     ensure_db().await?;
     db::init()?;
     Ok(json_response(200, &serde_json::json!({"status": true})))
 }
 
-async fn create(req: Request<Body>) -> Result<Response<Body>, ApiError> {
+async fn create(req: Request<Body>) -> Result<Response<Body>, EventsError> {
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
     let event = parse_new_event(&bytes)?;
@@ -91,7 +92,7 @@ async fn create(req: Request<Body>) -> Result<Response<Body>, ApiError> {
     Ok(json_response(200, &db::insert(event)?))
 }
 
-async fn list(query: Option<&str>) -> Result<Response<Body>, ApiError> {
+async fn list(query: Option<&str>) -> Result<Response<Body>, EventsError> {
     let page = parse_page(query)?;
     ensure_db().await?;
     Ok(json_response(200, &db::list(page)?))

@@ -13,7 +13,110 @@
 //! SQL, paging); `main.rs` does the I/O.
 
 use serde::{Deserialize, Serialize};
-pub use service_common::ApiError;
+use service_common::CodeDoc;
+pub use service_common::{ApiError, Problem};
+
+/// Every error events-service answers with.
+#[derive(Debug)]
+pub enum EventsError {
+    /// A shared error (routes, body size, app token, paging, availability).
+    Api(ApiError),
+    /// 400 `empty_body`: no event in the body.
+    EmptyBody,
+    /// 400 `invalid_json`: not JSON, or fields missing or of the wrong type
+    /// (the parser's words, about the client's JSON).
+    InvalidJson(String),
+    /// 400 `invalid_field`: a field out of its range or alphabet.
+    InvalidField(&'static str),
+    /// 500 `database_error`: the database refused a query we built.
+    Database {
+        /// The server's error, logged only.
+        cause: String,
+    },
+}
+
+impl From<ApiError> for EventsError {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl Problem for EventsError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Api(e) => e.status(),
+            Self::EmptyBody | Self::InvalidJson(_) | Self::InvalidField(_) => 400,
+            Self::Database { .. } => 500,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Api(e) => e.code(),
+            Self::EmptyBody => "empty_body",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidField(_) => "invalid_field",
+            Self::Database { .. } => "database_error",
+        }
+    }
+    fn message(&self) -> String {
+        match self {
+            Self::Api(e) => e.message(),
+            Self::EmptyBody => "expected a JSON object {event_ts, op_type, input_size}".into(),
+            Self::InvalidJson(why) => format!("invalid event: {why}"),
+            Self::InvalidField(rule) => (*rule).into(),
+            Self::Database { .. } => "the database rejected the query".into(),
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Api(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+    fn cause(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.cause(),
+            Self::Database { cause } => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+/// The codes events-service answers, for the README table.
+pub fn error_codes() -> Vec<CodeDoc> {
+    let mut rows = ApiError::docs(&[
+        "bad_request",
+        "unauthorized",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "unavailable",
+        "internal",
+    ]);
+    rows.extend([
+        CodeDoc {
+            status: 400,
+            code: "empty_body",
+            when: "`POST /events` with no event in the body",
+        },
+        CodeDoc {
+            status: 400,
+            code: "invalid_json",
+            when: "not JSON, or fields missing or of the wrong type",
+        },
+        CodeDoc {
+            status: 400,
+            code: "invalid_field",
+            when: "`op_type` / `event_id` not 1-32 / 1-64 characters of `[A-Za-z0-9-_.:]`, or a number not below 2^53",
+        },
+        CodeDoc {
+            status: 500,
+            code: "database_error",
+            when: "the database refused a query (a bug; the cause is in the log)",
+        },
+    ]);
+    rows
+}
 
 /// Creates the table if it is missing; never drops or alters data.
 pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS events (
@@ -76,16 +179,12 @@ pub struct NewEvent {
 }
 
 /// Parses and validates a `POST /events` body.
-pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, ApiError> {
+pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, EventsError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            400,
-            "empty_body",
-            "expected a JSON object {event_ts, op_type, input_size}",
-        ));
+        return Err(EventsError::EmptyBody);
     }
-    let ev: NewEvent = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(400, "invalid_json", format!("invalid event: {e}")))?;
+    let ev: NewEvent =
+        serde_json::from_slice(body).map_err(|e| EventsError::InvalidJson(e.to_string()))?;
     let token_ok = |s: &str, max: usize| {
         !s.is_empty()
             && s.len() <= max
@@ -93,18 +192,14 @@ pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, ApiError> {
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
     };
     if !token_ok(&ev.op_type, 32) {
-        return Err(ApiError::new(
-            400,
-            "invalid_field",
+        return Err(EventsError::InvalidField(
             "op_type must be 1-32 characters of [A-Za-z0-9-_.:]",
         ));
     }
     if let Some(id) = &ev.event_id
         && !token_ok(id, 64)
     {
-        return Err(ApiError::new(
-            400,
-            "invalid_field",
+        return Err(EventsError::InvalidField(
             "event_id must be 1-64 characters of [A-Za-z0-9-_.:]",
         ));
     }
@@ -112,9 +207,7 @@ pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, ApiError> {
     // values exact in a JavaScript number.
     const MAX_SAFE: u64 = (1 << 53) - 1;
     if ev.event_ts > MAX_SAFE || ev.input_size > MAX_SAFE {
-        return Err(ApiError::new(
-            400,
-            "invalid_field",
+        return Err(EventsError::InvalidField(
             "event_ts and input_size must be below 2^53",
         ));
     }
@@ -145,14 +238,12 @@ pub fn parse_page(query: Option<&str>) -> Result<Page, ApiError> {
                     .ok()
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "limit must be an integer in 1..={MAX_LIMIT}"
-                        ))
+                        ApiError::BadRequest(format!("limit must be an integer in 1..={MAX_LIMIT}"))
                     })?;
             }
             "before" => {
                 page.before = v.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request("before must be an event id (an integer)")
+                    ApiError::BadRequest("before must be an event id (an integer)".into())
                 })?;
             }
             _ => {}
@@ -172,6 +263,14 @@ pub const DB_URL_SECRET: &str = "events-db-url";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readme_lists_every_code() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        if let Err(e) = service_common::check_readme_table(&readme, &error_codes()) {
+            panic!("{e}");
+        }
+    }
 
     #[test]
     fn valid_event() {
@@ -208,7 +307,7 @@ mod tests {
             br#"{"event_ts":18446744073709551615,"op_type":"g","input_size":1}"#,
         ] {
             let e = parse_new_event(body).expect_err(&String::from_utf8_lossy(body));
-            assert_eq!(e.status, 400, "{}", String::from_utf8_lossy(body));
+            assert_eq!(e.status(), 400, "{}", String::from_utf8_lossy(body));
         }
     }
 
@@ -229,7 +328,7 @@ mod tests {
             }
         );
         for bad in ["limit=0", "limit=1001", "limit=abc", "before=-1", "limit"] {
-            assert_eq!(parse_page(Some(bad)).expect_err(bad).status, 400);
+            assert_eq!(parse_page(Some(bad)).expect_err(bad).status(), 400);
         }
     }
 }

@@ -53,10 +53,8 @@ async fn handle(req: Request<Body>) -> Result<Response<Body>, ApiError> {
     let (_, img) = service_common::decode::decode(&req.body, &req.limits)?;
     let input = preprocess(&img);
     drop(img);
-    let top = nn::infer(&input, |out, labels| top_k(out, labels, 5)).map_err(|e| {
-        eprintln!("classification failed: {e}");
-        ApiError::unavailable("the model is unavailable")
-    })?;
+    let top = nn::infer(&input, |out, labels| top_k(out, labels, 5))
+        .map_err(|e| ApiError::unavailable("the model", e))?;
     let json = wants_json(req.accept_header());
     req.record_success(OP_TYPE).await;
     Ok(if json {

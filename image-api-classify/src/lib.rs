@@ -12,6 +12,25 @@
 use image::DynamicImage;
 use image::imageops::FilterType;
 use serde::Serialize;
+use service_common::{ApiError, CodeDoc};
+
+/// The codes `POST /classify` answers, for the README table: the shared
+/// ones (classification adds none; a model that cannot run is `unavailable`).
+pub fn error_codes() -> Vec<CodeDoc> {
+    ApiError::docs(&[
+        "empty_body",
+        "bad_request",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "unsupported_media_type",
+        "invalid_image",
+        "image_too_large",
+        "rate_limited",
+        "unavailable",
+        "internal",
+    ])
+}
 
 /// The model's input is `INPUT_SIDE` x `INPUT_SIDE` RGB.
 pub const INPUT_SIDE: u32 = 224;
@@ -105,6 +124,14 @@ pub fn wants_json(accept: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readme_lists_every_code() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        if let Err(e) = service_common::check_readme_table(&readme, &error_codes()) {
+            panic!("{e}");
+        }
+    }
     use image::{ImageBuffer, Rgb};
 
     fn labels() -> Vec<String> {

@@ -2,8 +2,8 @@
 
 use base64::Engine;
 use http::Method;
+use image_api_grayscale::GrayscaleError;
 use image_api_grayscale::{Encoding, grayscale, negotiate};
-use service_common::ApiError;
 use service_common::routes::{Route, dispatch};
 use service_common::service::{ImageRequest, bytes_response, error_response, json_response};
 use wstd::http::{Body, Request, Response};
@@ -30,12 +30,12 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
             &serde_json::json!({"status": "ok", "app": APP_ID}),
         )),
         Ok(Op::Grayscale) => handle_grayscale(req).await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
 
-async fn handle_grayscale(req: Request<Body>) -> Result<Response<Body>, ApiError> {
+async fn handle_grayscale(req: Request<Body>) -> Result<Response<Body>, GrayscaleError> {
     let req = ImageRequest::accept(req).await?;
     let out = grayscale(&req.body, &req.limits)?;
     let encoding = negotiate(req.accept_header());

@@ -13,7 +13,87 @@
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, Frame, ImageEncoder, ImageFormat, Rgba, RgbaImage};
-pub use service_common::{ApiError, ImageLimits};
+use service_common::CodeDoc;
+pub use service_common::{ApiError, ImageLimits, Problem};
+
+/// Every error image-api-grayscale answers with.
+#[derive(Debug)]
+pub enum GrayscaleError {
+    /// A shared error (bad input, limits, rate limit, state store).
+    Api(ApiError),
+    /// 500 `encode_failed`: our encoder failed on a decoded image.
+    EncodeFailed {
+        /// `PNG` or `GIF`.
+        format: &'static str,
+        /// The encoder's error, logged only.
+        cause: String,
+    },
+}
+
+impl From<ApiError> for GrayscaleError {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl Problem for GrayscaleError {
+    fn status(&self) -> u16 {
+        match self {
+            Self::Api(e) => e.status(),
+            Self::EncodeFailed { .. } => 500,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Api(e) => e.code(),
+            Self::EncodeFailed { .. } => "encode_failed",
+        }
+    }
+    fn message(&self) -> String {
+        match self {
+            Self::Api(e) => e.message(),
+            Self::EncodeFailed { format, .. } => {
+                format!("the {format} result could not be encoded")
+            }
+        }
+    }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Api(e) => e.retry_after(),
+            Self::EncodeFailed { .. } => None,
+        }
+    }
+    fn cause(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => e.cause(),
+            Self::EncodeFailed { cause, .. } => Some(cause),
+        }
+    }
+}
+
+/// The codes `POST /grayscale` answers, for the README table.
+pub fn error_codes() -> Vec<CodeDoc> {
+    let mut rows = ApiError::docs(&[
+        "empty_body",
+        "bad_request",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "unsupported_media_type",
+        "invalid_image",
+        "image_too_large",
+        "too_many_frames",
+        "rate_limited",
+        "unavailable",
+        "internal",
+    ]);
+    rows.push(CodeDoc {
+        status: 500,
+        code: "encode_failed",
+        when: "the result could not be encoded (a bug; the cause is in the log)",
+    });
+    rows
+}
 
 /// A converted image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +148,7 @@ pub fn negotiate(accept: Option<&str>) -> Encoding {
 
 /// Converts an uploaded image to grayscale. GIFs stay GIFs (all frames,
 /// timing kept); everything else becomes PNG (alpha kept).
-pub fn grayscale(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, ApiError> {
+pub fn grayscale(bytes: &[u8], limits: &ImageLimits) -> Result<Grayscaled, GrayscaleError> {
     let info = service_common::decode::probe(bytes, limits)?;
     if info.format == ImageFormat::Gif {
         return grayscale_gif(bytes, limits, info);
@@ -93,7 +173,7 @@ fn png_encoder(out: &mut Vec<u8>) -> PngEncoder<&mut Vec<u8>> {
     PngEncoder::new_with_quality(out, CompressionType::Fast, FilterType::Paeth)
 }
 
-fn encode_png_gray(gray: &image::GrayImage) -> Result<Grayscaled, ApiError> {
+fn encode_png_gray(gray: &image::GrayImage) -> Result<Grayscaled, GrayscaleError> {
     encode_png(
         gray.as_raw(),
         gray.width(),
@@ -107,7 +187,7 @@ fn encode_png(
     width: u32,
     height: u32,
     color: image::ExtendedColorType,
-) -> Result<Grayscaled, ApiError> {
+) -> Result<Grayscaled, GrayscaleError> {
     let mut out = Vec::with_capacity(raw.len() / 2);
     png_encoder(&mut out)
         .write_image(raw, width, height, color)
@@ -146,14 +226,14 @@ fn grayscale_gif(
     bytes: &[u8],
     limits: &ImageLimits,
     info: service_common::decode::ImageInfo,
-) -> Result<Grayscaled, ApiError> {
+) -> Result<Grayscaled, GrayscaleError> {
     let frames = service_common::decode::decode_gif_frames(bytes, limits)?;
     let mut out = Vec::new();
     {
         let mut encoder = GifEncoder::new_with_speed(&mut out, 10);
         encoder
             .set_repeat(Repeat::Infinite)
-            .map_err(|e| ApiError::new(500, "encode_failed", e.to_string()))?;
+            .map_err(|e| encode_failed("GIF", e))?;
         let gray_frames = frames.into_iter().map(|f| {
             let (left, top, delay) = (f.left(), f.top(), f.delay());
             let mut buf: RgbaImage = f.into_buffer();
@@ -222,18 +302,24 @@ fn gray_rgba_in_place(buf: &mut RgbaImage) {
 
 /// An encoder failure is ours, not the client's: the cause goes to the
 /// log, the answer says only what failed.
-fn encode_failed(format: &str, e: impl std::fmt::Display) -> ApiError {
-    eprintln!("encoding {format}: {e}");
-    ApiError::new(
-        500,
-        "encode_failed",
-        format!("the {format} result could not be encoded"),
-    )
+fn encode_failed(format: &'static str, e: impl std::fmt::Display) -> GrayscaleError {
+    GrayscaleError::EncodeFailed {
+        format,
+        cause: e.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readme_lists_every_code() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        if let Err(e) = service_common::check_readme_table(&readme, &error_codes()) {
+            panic!("{e}");
+        }
+    }
     use image::{ImageBuffer, Rgb};
     use std::io::Cursor;
 
@@ -315,12 +401,12 @@ mod tests {
     #[test]
     fn bad_input_maps_to_4xx() {
         let l = ImageLimits::default();
-        assert_eq!(grayscale(b"", &l).unwrap_err().status, 400);
-        assert_eq!(grayscale(b"GIF89a garbage", &l).unwrap_err().status, 422);
-        assert_eq!(grayscale(b"%PDF-1.4", &l).unwrap_err().status, 415);
+        assert_eq!(grayscale(b"", &l).unwrap_err().status(), 400);
+        assert_eq!(grayscale(b"GIF89a garbage", &l).unwrap_err().status(), 422);
+        assert_eq!(grayscale(b"%PDF-1.4", &l).unwrap_err().status(), 415);
         let png = encode(colourful(8, 8), ImageFormat::Png);
         assert_eq!(
-            grayscale(&png[..png.len() - 20], &l).unwrap_err().status,
+            grayscale(&png[..png.len() - 20], &l).unwrap_err().status(),
             422
         );
     }

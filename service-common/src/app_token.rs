@@ -18,11 +18,7 @@ pub fn check(expected: Option<&str>, presented: Option<&[u8]>) -> Result<(), Api
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(
-            401,
-            "unauthorized",
-            "this route only answers calls through Dapr",
-        ))
+        Err(ApiError::Unauthorized)
     }
 }
 
@@ -33,6 +29,7 @@ fn equal(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Problem;
 
     #[test]
     fn only_the_configured_token_passes() {
@@ -48,8 +45,8 @@ mod tests {
             (None, None),
         ] {
             let e = check(expected, presented).expect_err("refused");
-            assert_eq!((e.status, e.code), (401, "unauthorized"));
-            assert!(!e.message.contains("s3cret"));
+            assert_eq!((e.status(), e.code()), (401, "unauthorized"));
+            assert!(!e.message().contains("s3cret"));
         }
     }
 }

@@ -38,30 +38,20 @@ fn decoder_limits(limits: &ImageLimits) -> image::Limits {
 }
 
 fn invalid(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        422,
-        "invalid_image",
-        format!("the image could not be decoded: {e}"),
-    )
+    ApiError::InvalidImage(e.to_string())
 }
 
 /// Sniffs the format and checks the declared dimensions without decoding pixels.
 pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::new(
-            400,
-            "empty_body",
-            "the request body is empty; send image bytes",
-        ));
+        return Err(ApiError::EmptyBody);
     }
     let format = image::guess_format(bytes)
         .ok()
         .filter(|f| SUPPORTED.contains(f))
         .ok_or_else(|| {
-            ApiError::new(
-                415,
-                "unsupported_media_type",
-                "not an image (expected PNG, JPEG, GIF, BMP or WebP)",
+            ApiError::UnsupportedMediaType(
+                "not an image (expected PNG, JPEG, GIF, BMP or WebP)".into(),
             )
         })?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -91,15 +81,11 @@ pub fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result
         || height > limits.max_side
         || u64::from(width) * u64::from(height) > limits.max_pixels
     {
-        return Err(ApiError::new(
-            422,
-            "image_too_large",
-            format!(
-                "image is {width}x{height}; the limit is {side}x{side} and {px} pixels",
-                side = limits.max_side,
-                px = limits.max_pixels
-            ),
-        ));
+        return Err(ApiError::ImageTooLarge(format!(
+            "image is {width}x{height}; the limit is {side}x{side} and {px} pixels",
+            side = limits.max_side,
+            px = limits.max_pixels
+        )));
     }
     Ok(())
 }
@@ -117,7 +103,7 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageInfo, DynamicI
 pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame>, ApiError> {
     let info = probe(bytes, limits)?;
     if info.format != ImageFormat::Gif {
-        return Err(ApiError::new(415, "unsupported_media_type", "not a GIF"));
+        return Err(ApiError::UnsupportedMediaType("not a GIF".into()));
     }
     let mut decoder = GifDecoder::new(Cursor::new(bytes)).map_err(map_decode_error)?;
     decoder
@@ -129,21 +115,15 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
     let mut frames = Vec::new();
     for frame in decoder.into_frames() {
         if frames.len() == limits.max_frames {
-            return Err(ApiError::new(
-                422,
-                "too_many_frames",
-                format!("animated GIF has more than {} frames", limits.max_frames),
-            ));
+            return Err(ApiError::TooManyFrames {
+                max: limits.max_frames,
+            });
         }
         if (frames.len() as u64 + 1) * frame_pixels > limits.max_pixels {
-            return Err(ApiError::new(
-                422,
-                "image_too_large",
-                format!(
-                    "animated GIF frames exceed {} pixels in total",
-                    limits.max_pixels
-                ),
-            ));
+            return Err(ApiError::ImageTooLarge(format!(
+                "animated GIF frames exceed {} pixels in total",
+                limits.max_pixels
+            )));
         }
         frames.push(frame.map_err(map_decode_error)?);
     }
@@ -196,14 +176,10 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
 
 fn map_decode_error(e: image::ImageError) -> ApiError {
     match e {
-        image::ImageError::Limits(l) => ApiError::new(
-            422,
-            "image_too_large",
-            format!("image exceeds decoding limits: {l}"),
-        ),
-        image::ImageError::Unsupported(u) => {
-            ApiError::new(415, "unsupported_media_type", u.to_string())
+        image::ImageError::Limits(l) => {
+            ApiError::ImageTooLarge(format!("image exceeds decoding limits: {l}"))
         }
+        image::ImageError::Unsupported(u) => ApiError::UnsupportedMediaType(u.to_string()),
         other => invalid(other),
     }
 }
@@ -211,6 +187,7 @@ fn map_decode_error(e: image::ImageError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Problem;
     use image::{ImageBuffer, Rgb};
 
     fn png(w: u32, h: u32) -> Vec<u8> {
@@ -225,13 +202,15 @@ mod tests {
     #[test]
     fn rejects_empty_and_non_images() {
         let l = ImageLimits::default();
-        assert_eq!(probe(b"", &l).unwrap_err().status, 400);
+        assert_eq!(probe(b"", &l).unwrap_err().status(), 400);
         assert_eq!(
-            probe(b"hello world, not an image", &l).unwrap_err().status,
+            probe(b"hello world, not an image", &l)
+                .unwrap_err()
+                .status(),
             415
         );
         assert_eq!(
-            probe(b"<svg></svg>", &l).unwrap_err().code,
+            probe(b"<svg></svg>", &l).unwrap_err().code(),
             "unsupported_media_type"
         );
     }
@@ -241,22 +220,22 @@ mod tests {
         let l = ImageLimits::default();
         let bytes = png(64, 64);
         let e = decode(&bytes[..bytes.len() / 2], &l).unwrap_err();
-        assert_eq!((e.status, e.code), (422, "invalid_image"));
+        assert_eq!((e.status(), e.code()), (422, "invalid_image"));
         // Only the signature: header unreadable.
-        assert_eq!(probe(&bytes[..10], &l).unwrap_err().status, 422);
+        assert_eq!(probe(&bytes[..10], &l).unwrap_err().status(), 422);
     }
 
     #[test]
     fn declared_size_is_checked_before_decoding() {
         // A valid PNG header declaring 100000x100000, with no pixel data.
         let e = probe(&png_bomb(100_000, 100_000), &ImageLimits::default()).unwrap_err();
-        assert_eq!((e.status, e.code), (422, "image_too_large"));
+        assert_eq!((e.status(), e.code()), (422, "image_too_large"));
         let small = ImageLimits {
             max_pixels: 100,
             ..Default::default()
         };
         assert_eq!(
-            decode(&png(11, 10), &small).unwrap_err().code,
+            decode(&png(11, 10), &small).unwrap_err().code(),
             "image_too_large"
         );
         assert!(decode(&png(10, 10), &small).is_ok());
@@ -264,7 +243,7 @@ mod tests {
         assert_eq!(
             decode(&png_bomb(50, 50), &ImageLimits::default())
                 .unwrap_err()
-                .code,
+                .code(),
             "invalid_image"
         );
     }
@@ -279,7 +258,7 @@ mod tests {
         let jpg = out.into_inner();
         assert!(decode(&jpg, &ImageLimits::default()).is_ok());
         let e = decode(&jpg[..jpg.len() * 2 / 3], &ImageLimits::default()).unwrap_err();
-        assert_eq!((e.status, e.code), (422, "invalid_image"));
+        assert_eq!((e.status(), e.code()), (422, "invalid_image"));
     }
 
     #[test]
@@ -301,7 +280,7 @@ mod tests {
         assert_eq!(decode_gif_frames(&gif, &l).expect("frames").len(), 5);
         let few = ImageLimits { max_frames: 4, ..l };
         assert_eq!(
-            decode_gif_frames(&gif, &few).err().map(|e| e.code),
+            decode_gif_frames(&gif, &few).err().map(|e| e.code()),
             Some("too_many_frames")
         );
         let small = ImageLimits {
@@ -309,7 +288,7 @@ mod tests {
             ..l
         };
         assert_eq!(
-            decode_gif_frames(&gif, &small).err().map(|e| e.code),
+            decode_gif_frames(&gif, &small).err().map(|e| e.code()),
             Some("image_too_large")
         );
     }

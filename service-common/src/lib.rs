@@ -20,6 +20,6 @@ pub mod routes;
 pub mod service;
 
 pub use client_addr::client_address;
-pub use error::ApiError;
+pub use error::{ApiError, CodeDoc, Problem, check_readme_table, code_table};
 pub use limits::ImageLimits;
 pub use ratelimit::RatePolicy;

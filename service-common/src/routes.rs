@@ -26,15 +26,16 @@ pub fn dispatch<T: Copy>(routes: &[Route<T>], method: &Method, path: &str) -> Re
         }
     }
     Err(if known {
-        ApiError::method_not_allowed()
+        ApiError::MethodNotAllowed
     } else {
-        ApiError::not_found()
+        ApiError::NotFound
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Problem;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum Op {
@@ -58,7 +59,7 @@ mod tests {
             dispatch(ROUTES, &Method::POST, "/create_event"),
             Ok(Op::Write)
         );
-        let status = |m: &Method, p: &str| dispatch(ROUTES, m, p).map_err(|e| e.status);
+        let status = |m: &Method, p: &str| dispatch(ROUTES, m, p).map_err(|e| e.status());
         assert_eq!(status(&Method::DELETE, "/events"), Err(405));
         assert_eq!(status(&Method::POST, "/healthz"), Err(405));
         assert_eq!(status(&Method::GET, "/create_event"), Err(405));

@@ -28,15 +28,15 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
             method,
             path,
         } => forward(req, app_id, method, path).await,
-        Route::MethodNotAllowed => Err(ApiError::method_not_allowed()),
-        Route::NotFound => Err(ApiError::not_found()),
+        Route::MethodNotAllowed => Err(ApiError::MethodNotAllowed),
+        Route::NotFound => Err(ApiError::NotFound),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
 
 async fn forward(
     req: Request<Body>,
-    app_id: &str,
+    app_id: &'static str,
     method: http::Method,
     path: &str,
 ) -> Result<Response<Body>, ApiError> {
@@ -44,7 +44,7 @@ async fn forward(
     let (parts, body) = req.into_parts();
     let limit = max_upload_bytes(|k| std::env::var(k).ok());
     let bytes = read_body(&parts.headers, body, limit).await?;
-    let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let dapr = Client::from_env().map_err(|e| ApiError::unavailable("the Dapr sidecar", e))?;
     let answer = dapr
         .invoke(
             app_id,
@@ -54,16 +54,10 @@ async fn forward(
             bytes,
         )
         .await
-        .map_err(|e| {
-            eprintln!("invoking {app_id}: {e}");
-            ApiError::unavailable(format!("{app_id} is unavailable"))
-        })?;
+        .map_err(|e| ApiError::unavailable(app_id, format!("invoking: {e}")))?;
     if answer.is_sidecar_error() {
-        eprintln!(
-            "invoking {app_id}: {}",
-            dapr::Error::from_response(answer.status, &answer.body)
-        );
-        return Err(ApiError::unavailable(format!("{app_id} is unavailable")));
+        let e = dapr::Error::from_response(answer.status, &answer.body);
+        return Err(ApiError::unavailable(app_id, format!("invoking: {e}")));
     }
     // Status and body unchanged, so the page sees the services' own errors.
     let mut r = bytes_response(answer.status, "application/octet-stream", answer.body);

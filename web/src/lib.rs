@@ -14,6 +14,20 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 pub use service_common::ApiError;
+use service_common::CodeDoc;
+
+/// The codes the gateway itself answers (the services' own pass through
+/// unchanged), for the README table.
+pub fn error_codes() -> Vec<CodeDoc> {
+    ApiError::docs(&[
+        "bad_request",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "unavailable",
+        "internal",
+    ])
+}
 
 /// A static file of the page.
 #[derive(Debug, PartialEq, Eq)]
@@ -148,6 +162,14 @@ pub fn with_query(path: &str, query: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readme_lists_every_code() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        if let Err(e) = service_common::check_readme_table(&readme, &error_codes()) {
+            panic!("{e}");
+        }
+    }
 
     #[test]
     fn routes() {

@@ -13,7 +13,7 @@ async fn main(
     let (parts, body) = req.into_parts();
     let result = match read_body(&parts.headers, body, limits.max_body_bytes).await {
         Ok(bytes) => grayscale(&bytes, &limits),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     Ok(match result {
         Ok(out) => bytes_response(200, out.content_type(), out.bytes),

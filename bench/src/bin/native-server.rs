@@ -3,7 +3,7 @@
 //! Usage: native-server ADDR
 
 use bench::{read_message, write_response};
-use image_api_grayscale::{ImageLimits, grayscale};
+use image_api_grayscale::{ImageLimits, Problem, grayscale};
 use std::io::BufReader;
 use std::net::TcpListener;
 
@@ -21,7 +21,7 @@ fn main() -> std::io::Result<()> {
             while let Some(req) = read_message(&mut r)? {
                 match grayscale(&req.body, &limits) {
                     Ok(out) => write_response(&mut w, 200, out.content_type(), &out.bytes)?,
-                    Err(e) => write_response(&mut w, e.status, "application/json", &e.to_json())?,
+                    Err(e) => write_response(&mut w, e.status(), "application/json", &e.to_json())?,
                 }
             }
             Ok(())

@@ -36,7 +36,7 @@ pub async fn enforce_rate_limit(
             Ok(()) => {
                 return match decision {
                     Decision::Allow(_) => Ok(()),
-                    Decision::Deny(_, wait) => Err(ApiError::rate_limited(wait)),
+                    Decision::Deny(_, wait) => Err(ApiError::RateLimited { retry_after: wait }),
                 };
             }
             Err(e) if e.is_etag_mismatch() => continue, // lost the race: re-read
@@ -44,11 +44,11 @@ pub async fn enforce_rate_limit(
         }
     }
     Err(ApiError::unavailable(
-        "client state is too contended; try again",
+        "the state store",
+        "client record still contended after 8 attempts",
     ))
 }
 
 fn state_unavailable(e: dapr::Error) -> ApiError {
-    eprintln!("state store error: {e}");
-    ApiError::unavailable("the state store is unavailable")
+    ApiError::unavailable("the state store", e)
 }

@@ -26,7 +26,7 @@ impl ImageRequest {
         let limits = crate::ImageLimits::from_env();
         let policy = RatePolicy::from_lookup(|k| std::env::var(k).ok());
         let (parts, body) = req.into_parts();
-        let dapr = Client::from_env().map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let dapr = Client::from_env().map_err(|e| ApiError::unavailable("the Dapr sidecar", e))?;
         enforce_rate_limit(&dapr, &caller(&parts.headers), policy).await?;
         let body = read_body(&parts.headers, body, limits.max_body_bytes).await?;
         Ok(Self {

@@ -5,13 +5,19 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/.cache"          # tools we install (wasm-host, daprd, dapr CLI)
 DATA="$ROOT/.data"            # databases and generated secrets
 LOGS="$ROOT/.logs"            # logs of processes our scripts start
-export PATH="$CACHE/bin:$PATH"
+# Once, even when scripts source this from scripts: a PATH or
+# LD_LIBRARY_PATH that grows changes build scripts' environment, and cargo
+# then rebuilds crates (wasmtime's dependencies among them) for nothing.
+case ":$PATH:" in *":$CACHE/bin:"*) ;; *) export PATH="$CACHE/bin:$PATH" ;; esac
 # dapr CLI looks for daprd in $DAPR_RUNTIME_PATH/.dapr/bin.
 export DAPR_RUNTIME_PATH="$CACHE/dapr-runtime"
 # daprd exits on a loopback-only host unless told which address to use.
 export DAPR_HOST_IP="${DAPR_HOST_IP:-127.0.0.1}"
 # wasm-host's wasi-nn backend loads OpenVINO from the wheel's libraries.
-export LD_LIBRARY_PATH="$CACHE/openvino-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+case ":${LD_LIBRARY_PATH:-}:" in
+  *":$CACHE/openvino-libs:"*) ;;
+  *) export LD_LIBRARY_PATH="$CACHE/openvino-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+esac
 # Ports and versions, pinned.
 # Exported: events-service's host.toml grants a socket to 127.0.0.1:$DB_PORT.
 export DB_PORT="${DB_PORT:-3306}"

@@ -433,25 +433,22 @@ apps:
         let file = parse(FILE).expect("parse");
         let one = file.app("one").expect("one");
         let args = one.daprd_args(&file, Path::new("/repo"), None);
-        let flag = |name: &str| {
-            let i = args.iter().position(|a| a == name).expect(name);
-            args[i + 1].clone()
-        };
-        assert_eq!(flag("--app-id"), "one");
-        assert_eq!(flag("--app-port"), "9001");
-        assert_eq!(flag("--dapr-http-port"), "3501");
-        assert_eq!(flag("--metrics-port"), "9091");
-        assert_eq!(flag("--app-max-concurrency"), "8");
-        assert_eq!(flag("--resources-path"), "/repo/config/components");
+        assert_flags(
+            &args,
+            &[
+                ("--app-id", "one"),
+                ("--app-port", "9001"),
+                ("--dapr-http-port", "3501"),
+                ("--metrics-port", "9091"),
+                ("--app-max-concurrency", "8"),
+                ("--resources-path", "/repo/config/components"),
+                ("--dapr-listen-addresses", "127.0.0.1"),
+                ("--dapr-internal-grpc-listen-address", "127.0.0.1"),
+                ("--metrics-listen-address", "127.0.0.1"),
+                ("--app-channel-address", "127.0.0.1"),
+            ],
+        );
         assert_eq!(one.dir(Path::new("/repo")), Path::new("/repo/one"));
-        for listener in [
-            "--dapr-listen-addresses",
-            "--dapr-internal-grpc-listen-address",
-            "--metrics-listen-address",
-            "--app-channel-address",
-        ] {
-            assert_eq!(flag(listener), "127.0.0.1", "{listener}");
-        }
         let two = file.app("two").expect("two");
         let args = two.daprd_args(&file, Path::new("/repo"), Some("127.0.0.1:50009"));
         // Shared configuration first, the app's own on top.
@@ -474,21 +471,26 @@ apps:
     #[test]
     fn sentry_listens_on_loopback_ports_in_a_row() {
         let args = sentry_args(Path::new("/d/sentry"), Path::new("/c/sentry.yaml"), 50009);
-        let flag = |name: &str| {
-            let i = args.iter().position(|a| a == name).expect(name);
-            args[i + 1].clone()
-        };
-        assert_eq!(flag("--port"), "50009");
-        assert_eq!(flag("--healthz-port"), "50010");
-        assert_eq!(flag("--metrics-port"), "50011");
-        for a in [
-            "--listen-address",
-            "--healthz-listen-address",
-            "--metrics-listen-address",
-        ] {
-            assert_eq!(flag(a), "127.0.0.1");
+        assert_flags(
+            &args,
+            &[
+                ("--port", "50009"),
+                ("--healthz-port", "50010"),
+                ("--metrics-port", "50011"),
+                ("--listen-address", "127.0.0.1"),
+                ("--healthz-listen-address", "127.0.0.1"),
+                ("--metrics-listen-address", "127.0.0.1"),
+                ("--issuer-credentials", "/d/sentry"),
+            ],
+        );
+    }
+
+    /// Each `flag` in `args` is followed by its `value`.
+    fn assert_flags(args: &[String], want: &[(&str, &str)]) {
+        for (flag, value) in want {
+            let i = args.iter().position(|a| a == flag).expect(flag);
+            assert_eq!(args.get(i + 1).map(String::as_str), Some(*value), "{flag}");
         }
-        assert_eq!(flag("--issuer-credentials"), "/d/sentry");
     }
 
     #[test]

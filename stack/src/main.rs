@@ -154,7 +154,7 @@ fn cli() -> Result<ExitCode, String> {
             hold(&app, &state, true)?;
             hold(&app, &state, false)
         }
-        ["status"] => status(&file, &state),
+        ["status"] => status(&file, &base, &state),
         ["apps"] => {
             for a in &file.apps {
                 println!("{}", a.app_id);
@@ -883,16 +883,12 @@ fn hold(app: &App, state: &Path, down: bool) -> Result<ExitCode, String> {
     if live_pid(&state.join("stack.pid")).is_none() {
         return Err(format!("no stack is running ({})", state.display()));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
+    const LIMIT: Duration = Duration::from_secs(60);
     if down {
         fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         fs::write(&flag, "").map_err(|e| format!("cannot write {}: {e}", flag.display()))?;
-        while live_pid(&dir.join("daprd.pid")).is_some() || live_pid(&dir.join("app.pid")).is_some()
-        {
-            if Instant::now() > deadline {
-                return Err(format!("{id} did not stop within 60 s"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if !poll_until(LIMIT, || app_stopped(app, state)) {
+            return Err(format!("{id} did not stop within 60 s"));
         }
         say(
             Level::Info,
@@ -900,75 +896,108 @@ fn hold(app: &App, state: &Path, down: bool) -> Result<ExitCode, String> {
         );
     } else {
         let _ = fs::remove_file(&flag);
-        loop {
-            let up = live_pid(&dir.join("daprd.pid")).is_some()
-                && http_status(app.dapr_http_port, "/v1.0/healthz").is_some_and(|s| s < 300)
-                && TcpStream::connect_timeout(&local(app.app_port), TICK).is_ok();
-            if up {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{id} is not healthy within 60 s"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if !poll_until(LIMIT, || app_up(app, state)) {
+            return Err(format!("{id} is not healthy within 60 s"));
         }
         say(Level::Info, &format!("{id} is up"));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits until every daprd answers its health check and every app its port.
-/// Healthy means: our supervisor runs, each app and sidecar it started is
-/// alive, and each answers. Processes left over from an earlier run may
-/// answer the same ports, so answering alone proves nothing.
-fn wait_healthy(file: &RunFile, state: &Path, timeout: Duration) -> Result<ExitCode, String> {
-    let deadline = Instant::now() + timeout;
+/// Polls `done` every 100 ms until it holds (true) or `limit` passes (false).
+fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
     loop {
-        let ours = live_pid(&state.join("stack.pid")).is_some();
-        let down: Vec<&str> = file
-            .apps
-            .iter()
-            .filter(|a| {
-                let dir = state.join(&a.app_id);
-                !ours
-                    || live_pid(&dir.join("daprd.pid")).is_none()
-                    || live_pid(&dir.join("app.pid")).is_none()
-                    || http_status(a.dapr_http_port, "/v1.0/healthz").is_none_or(|s| s >= 300)
-                    || TcpStream::connect_timeout(&local(a.app_port), TICK).is_err()
-            })
-            .map(|a| a.app_id.as_str())
-            .collect();
-        if down.is_empty() {
-            return Ok(ExitCode::SUCCESS);
+        if done() {
+            return true;
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "not healthy within {timeout:?}: {}",
-                down.join(", ")
-            ));
+            return false;
         }
-        std::thread::sleep(TICK);
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-fn status(file: &RunFile, state: &Path) -> Result<ExitCode, String> {
-    let Some(pid) = live_pid(&state.join("stack.pid")) else {
-        println!("no stack is running");
-        return Ok(ExitCode::FAILURE);
+/// Neither of `app`'s processes (as recorded) is alive.
+fn app_stopped(app: &App, state: &Path) -> bool {
+    let dir = state.join(&app.app_id);
+    live_pid(&dir.join("daprd.pid")).is_none() && live_pid(&dir.join("app.pid")).is_none()
+}
+
+/// `app` and its daprd, as this supervisor started them, are alive and
+/// answer. Processes left over from an earlier run may answer the same
+/// ports, so answering alone proves nothing.
+fn app_up(app: &App, state: &Path) -> bool {
+    let dir = state.join(&app.app_id);
+    live_pid(&dir.join("daprd.pid")).is_some()
+        && live_pid(&dir.join("app.pid")).is_some()
+        && http_status(app.dapr_http_port, "/v1.0/healthz").is_some_and(|s| s < 300)
+        && TcpStream::connect_timeout(&local(app.app_port), TICK).is_ok()
+}
+
+/// Waits until our supervisor runs and every app is up ([`app_up`]).
+fn wait_healthy(file: &RunFile, state: &Path, timeout: Duration) -> Result<ExitCode, String> {
+    let all_up = || {
+        live_pid(&state.join("stack.pid")).is_some() && file.apps.iter().all(|a| app_up(a, state))
     };
-    println!("stack: pid {pid}");
-    let mut all_up = true;
+    if poll_until(timeout, all_up) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let down: Vec<&str> = file
+        .apps
+        .iter()
+        .filter(|a| !app_up(a, state))
+        .map(|a| a.app_id.as_str())
+        .collect();
+    Err(format!(
+        "not healthy within {timeout:?}: {}",
+        if down.is_empty() {
+            "no stack is running".to_string()
+        } else {
+            down.join(", ")
+        }
+    ))
+}
+
+/// Each app, its sidecar, their health, pids and log files: what a
+/// newcomer asks first when something is off.
+fn status(file: &RunFile, base: &Path, state: &Path) -> Result<ExitCode, String> {
+    let stack = live_pid(&state.join("stack.pid"));
+    match stack {
+        Some(pid) => println!("stack: running, pid {pid} ({})", state.display()),
+        None => println!("stack: not running ({})", state.display()),
+    }
+    let mut all_up = stack.is_some();
     for app in &file.apps {
         let dir = state.join(&app.app_id);
         let daprd = live_pid(&dir.join("daprd.pid"));
         let proc = live_pid(&dir.join("app.pid"));
-        let line = match (daprd, proc) {
-            (Some(d), Some(a)) => format!("running (daprd pid {d}, app pid {a})"),
-            _ if dir.join("down").exists() => "stopped (stack stop)".into(),
-            _ => "down (restarting)".into(),
+        let health = if stack.is_none() {
+            "-"
+        } else if app_up(app, state) {
+            "healthy"
+        } else if dir.join("down").exists() {
+            "stopped (stack stop)"
+        } else {
+            "unhealthy or restarting"
         };
-        all_up &= daprd.is_some() && proc.is_some();
-        println!("{:<24} {line}", app.app_id);
+        all_up &= health == "healthy";
+        let pid = |p: Option<i32>| p.map_or("-".to_string(), |p| p.to_string());
+        let logs = app.dir(base).join(".dapr/logs");
+        println!(
+            "{:<22} {health:<24} app :{} pid {:<8} daprd :{} pid {:<8}",
+            app.app_id,
+            app.app_port,
+            pid(proc),
+            app.dapr_http_port,
+            pid(daprd),
+        );
+        println!(
+            "{:<22} logs {}",
+            "",
+            logs.join(format!("{}_{{app,daprd}}.log", app.app_id))
+                .display()
+        );
     }
     Ok(if all_up {
         ExitCode::SUCCESS

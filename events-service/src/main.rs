@@ -5,16 +5,4 @@ mod db;
 #[cfg(target_os = "wasi")]
 mod handler;
 
-#[cfg(target_os = "wasi")]
-#[wstd::http_server]
-async fn main(
-    req: wstd::http::Request<wstd::http::Body>,
-) -> Result<wstd::http::Response<wstd::http::Body>, wstd::http::Error> {
-    Ok(handler::route(req).await)
-}
-
-#[cfg(not(target_os = "wasi"))]
-fn main() {
-    eprintln!("events-service is a wasi:http component: build it with --target wasm32-wasip2");
-    std::process::exit(2);
-}
+service_common::serve!(handler::route);

@@ -23,3 +23,36 @@ pub use client_addr::client_address;
 pub use error::{ApiError, CodeDoc, Problem, check_readme_table, code_table};
 pub use limits::ImageLimits;
 pub use ratelimit::RatePolicy;
+
+/// A service's wasi:http entry point, from its route function
+/// (`async fn route(Request<Body>) -> Response<Body>`), so `main.rs` is:
+///
+/// ```ignore
+/// #[cfg(target_os = "wasi")]
+/// mod handler;
+///
+/// service_common::serve!(handler::route);
+/// ```
+///
+/// Built for anything but WASI, `main` says how to build it instead.
+#[macro_export]
+macro_rules! serve {
+    ($route:path) => {
+        #[cfg(target_os = "wasi")]
+        #[wstd::http_server]
+        async fn main(
+            req: wstd::http::Request<wstd::http::Body>,
+        ) -> ::core::result::Result<wstd::http::Response<wstd::http::Body>, wstd::http::Error> {
+            Ok($route(req).await)
+        }
+
+        #[cfg(not(target_os = "wasi"))]
+        fn main() {
+            eprintln!(
+                "{} is a wasi:http component: build it with --target wasm32-wasip2",
+                env!("CARGO_PKG_NAME")
+            );
+            ::std::process::exit(2);
+        }
+    };
+}

@@ -44,6 +44,9 @@ const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] 
 /// Sentry's gRPC port; healthz and metrics take the next two. Below the
 /// ephemeral range (32768+), so no outgoing connection can hold them.
 const SENTRY_PORT: u16 = 3520;
+/// How long the first app and its sidecar start alone, at most.
+const FIRST_ALONE: Duration = Duration::from_secs(20);
+
 /// How long a process gets between SIGTERM and SIGKILL. daprd drains for
 /// up to 5 s (its --dapr-graceful-shutdown-seconds default).
 const GRACE: Duration = Duration::from_secs(10);
@@ -755,7 +758,18 @@ fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<ExitCode, Strin
                 }
             }
         }
-        for u in &mut units {
+        // The first pair starts alone: its daprd creates the shared SQLite
+        // files (name resolution, state) and migrates them; sidecars that
+        // migrate a fresh file at the same moment fail with SQLITE_BUSY and
+        // then run without name resolution. The others start once it is
+        // healthy (or after FIRST_ALONE, so a broken first app blocks nobody).
+        let first_done = units
+            .first()
+            .is_none_or(|f| f.ready || (f.starts > 0 && f.started.elapsed() > FIRST_ALONE));
+        for (i, u) in units.iter_mut().enumerate() {
+            if i > 0 && u.starts == 0 && !first_done {
+                continue;
+            }
             if u.running() {
                 if u.held() {
                     say(Level::Info, &format!("stopping {} (stack stop)", u.id()));

@@ -163,7 +163,15 @@ fn sidecars_survive_many_name_resolver_cleanup_cycles() {
             up.elapsed() < Duration::from_secs(60),
             "the pairs do not resolve each other (a -> b {ab:?}, b -> a {ba:?}):\n{}\n{}",
             stack_log(),
-            std::fs::read_to_string(dir.join(".dapr/logs/soak-a_daprd.log")).unwrap_or_default()
+            ["soak-a", "soak-b"]
+                .map(|app| {
+                    let log = dir.join(format!(".dapr/logs/{app}_daprd.log"));
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    let errors: Vec<&str> =
+                        text.lines().filter(|l| l.contains("level=error")).collect();
+                    format!("{app}'s daprd errors:\n{}", errors.join("\n"))
+                })
+                .join("\n")
         );
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -28,9 +28,22 @@ fn recorded_pids() -> Vec<(String, u32)> {
         .collect()
 }
 
+/// If the test fails midway, stops what scripts/run started (by its pid
+/// files, through scripts/stop), so a failure leaves nothing running.
+struct StopOnFailure;
+
+impl Drop for StopOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = Command::new(root().join("scripts/stop")).status();
+        }
+    }
+}
+
 #[test]
 #[ignore = "runs scripts/run on the stack's own ports: scripts/test runs it after stopping its stack"]
 fn kill_int_on_scripts_run_leaves_no_process_behind() {
+    let _cleanup = StopOnFailure;
     let log = root().join(".logs/run-interrupt.log");
     let out = std::fs::File::create(&log).expect("log");
     let mut run = Command::new(root().join("scripts/run"));

@@ -37,6 +37,11 @@ host_target() {
 # (each is also the Cargo package of its component). Needs target/release/stack.
 app_ids() { "$ROOT/target/release/stack" -f "$ROOT/dapr.yaml" apps; }
 
+# app_port APP: the appPort of APP in dapr.yaml (empty if there is none).
+app_port() {
+  awk -v id="$1" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == "appPort:" { print $2; exit }' "$ROOT/dapr.yaml"
+}
+
 log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
 die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }

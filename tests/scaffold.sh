@@ -36,8 +36,7 @@ cargo test --locked -p "$NAME" -p "$GRAY"
 echo "ok: both build, pass clippy, their unit tests run"
 
 scripts/build >/dev/null
-port_of() { awk -v id="$1" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == "appPort:" { print $2; exit }' dapr.yaml; }
-PORT=$(port_of "$NAME")
+PORT=$(app_port "$NAME")
 target/release/stack run >"$LOGS/stack-scaffold.log" 2>&1 &
 STACK=$!
 target/release/stack wait 120 >/dev/null || { tail -20 "$LOGS/stack-scaffold.log"; fail "the stack with $NAME did not come up"; }
@@ -48,7 +47,7 @@ got=$(curl -sf -H "dapr-api-token: $(cat "$DATA/tokens/web/dapr-api-token")" \
 [[ $got == *'"message":"Hello, Grace!"'* ]] || fail "through Dapr: $got"
 echo "ok: it answers on :$PORT and through Dapr invocation from web"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @docs/samples/rocket.png \
-  -H 'Accept: image/png' "http://127.0.0.1:$(port_of "$GRAY")/grayscale")
+  -H 'Accept: image/png' "http://127.0.0.1:$(app_port "$GRAY")/grayscale")
 [[ $code == 200 ]] || fail "the grayscale copy answered $code"
 echo "ok: the grayscale copy converts a photo"
 kill -TERM "$STACK"; wait "$STACK" || true; STACK=

@@ -17,19 +17,7 @@ use service_common::{ApiError, CodeDoc};
 /// The codes `POST /classify` answers, for the README table: the shared
 /// ones (classification adds none; a model that cannot run is `unavailable`).
 pub fn error_codes() -> Vec<CodeDoc> {
-    ApiError::docs(&[
-        "empty_body",
-        "bad_request",
-        "not_found",
-        "method_not_allowed",
-        "payload_too_large",
-        "unsupported_media_type",
-        "invalid_image",
-        "image_too_large",
-        "rate_limited",
-        "unavailable",
-        "internal",
-    ])
+    ApiError::docs(service_common::error::IMAGE_REQUEST_CODES)
 }
 
 /// The model's input is `INPUT_SIDE` x `INPUT_SIDE` RGB.

@@ -73,20 +73,9 @@ impl Problem for GrayscaleError {
 
 /// The codes `POST /grayscale` answers, for the README table.
 pub fn error_codes() -> Vec<CodeDoc> {
-    let mut rows = ApiError::docs(&[
-        "empty_body",
-        "bad_request",
-        "not_found",
-        "method_not_allowed",
-        "payload_too_large",
-        "unsupported_media_type",
-        "invalid_image",
-        "image_too_large",
-        "too_many_frames",
-        "rate_limited",
-        "unavailable",
-        "internal",
-    ]);
+    // Plus the animated-GIF path (decode_gif_frames) and its own encoder.
+    let mut rows = ApiError::docs(service_common::error::IMAGE_REQUEST_CODES);
+    rows.extend(ApiError::docs(&["too_many_frames"]));
     rows.push(CodeDoc {
         status: 500,
         code: "encode_failed",

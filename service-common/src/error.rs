@@ -99,6 +99,22 @@ pub fn check_readme_table(path: &std::path::Path, rows: &[CodeDoc]) -> Result<()
     ))
 }
 
+/// The codes the shared image request path answers (`ImageRequest::accept`
+/// and `decode::decode`): each image service's table starts from these.
+pub const IMAGE_REQUEST_CODES: &[&str] = &[
+    "empty_body",
+    "bad_request",
+    "not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "unsupported_media_type",
+    "invalid_image",
+    "image_too_large",
+    "rate_limited",
+    "unavailable",
+    "internal",
+];
+
 /// The errors every service shares, one variant per code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {

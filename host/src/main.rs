@@ -9,6 +9,7 @@
 
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
+use hyper::body::Body as _;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -43,6 +44,10 @@ use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
 /// How often the epoch ticks: a CPU-bound guest yields this often, so a
 /// request deadline can cut it off.
 const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// Set once the host stops: instances cut off then are not failures
+/// (wasmtime-wasi-http reports a dropped worker as "worker panicked").
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -446,7 +451,9 @@ impl WorkerState for Worker {
     }
 
     fn drop(&self, store: Store<Host>, result: Result<()>) {
-        if let Err(e) = result {
+        if let Err(e) = result
+            && !STOPPING.load(Ordering::Relaxed)
+        {
             eprintln!("wasm-host: instance ended: {e:?}");
         }
         drop(store);
@@ -612,6 +619,7 @@ async fn run(
 
     drop(listener);
     eprintln!("wasm-host: stopping; finishing requests in flight");
+    STOPPING.store(true, Ordering::Relaxed);
     handler.state().requests.close();
     tokio::select! {
         _ = graceful.shutdown() => {}
@@ -640,7 +648,11 @@ async fn handle(
             "the service is stopping",
         );
     };
-    let mut req = req.map(|body| body.map_err(wasmtime_wasi_http::Error::from).boxed_unsync());
+    let mut req = req.map(|body| {
+        DrainOnDrop::new(body)
+            .map_err(wasmtime_wasi_http::Error::from)
+            .boxed_unsync()
+    });
     set_client(req.headers_mut(), peer, app_token);
     match handler.handle((), req).await {
         Ok(response) => response,
@@ -661,6 +673,85 @@ async fn handle(
                 )
             }
         }
+    }
+}
+
+/// Most unread request body the host still reads, and for how long, after
+/// the component has answered without reading it all (a 429 or a 413).
+const DRAIN_MAX_BYTES: u64 = 16 << 20;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The request body as the component sees it. If the component drops it
+/// unread, the rest is read and discarded in the background: closing a
+/// socket with unread input resets it, and a client still writing its body
+/// (daprd's app channel does) then loses the answer to `broken pipe`.
+struct DrainOnDrop {
+    body: Option<hyper::body::Incoming>,
+    ended: bool,
+}
+
+impl DrainOnDrop {
+    fn new(body: hyper::body::Incoming) -> Self {
+        Self {
+            body: Some(body),
+            ended: false,
+        }
+    }
+}
+
+impl hyper::body::Body for DrainOnDrop {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let Some(body) = self.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = Pin::new(body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None | Some(Err(_)))) {
+            self.ended = true;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body
+            .as_ref()
+            .map_or_else(|| hyper::body::SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        let Some(mut body) = self.body.take() else {
+            return;
+        };
+        // A body declared larger than the budget is not worth reading.
+        if self.ended || body.is_end_stream() || body.size_hint().lower() > DRAIN_MAX_BYTES {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let drain = async {
+                let mut read = 0u64;
+                while let Some(Ok(frame)) = body.frame().await {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if read > DRAIN_MAX_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+        });
     }
 }
 

@@ -127,6 +127,27 @@ fn forged_forwarding_headers_do_not_escape_the_limit() {
 }
 
 #[test]
+fn an_early_answer_reaches_a_caller_still_sending_its_body() {
+    // A 429 is decided before the body is read. A caller still writing a
+    // large body (daprd's app channel is one) must get it, not `broken pipe`
+    // (which the gateway could only report as a 503).
+    let photo = sample("rocket.png");
+    let big = vec![0u8; 4 << 20];
+    for (base, n) in [
+        (format!("{GRAYSCALE}/grayscale"), 0u8),
+        (format!("{WEB}/api/grayscale"), 1),
+    ] {
+        let me = client_ip(124 + n);
+        for _ in 0..10 {
+            assert_eq!(post_as(&me, &base, &[], &photo).status, 200, "{base}");
+        }
+        for _ in 0..3 {
+            post_as(&me, &base, &[], &big).assert_error(429, "rate_limited");
+        }
+    }
+}
+
+#[test]
 fn outbound_http_off_the_list_is_an_error_not_a_connection() {
     // A listener standing in for "some other host"; the component is told
     // it is its sidecar, but the manifest allows another port only.

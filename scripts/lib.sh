@@ -21,6 +21,8 @@ esac
 # Ports and versions, pinned.
 # Exported: events-service's host.toml grants a socket to 127.0.0.1:$DB_PORT.
 export DB_PORT="${DB_PORT:-3306}"
+# The pub/sub broker (scripts/broker); not 6379, so a system Redis can stay.
+BROKER_PORT="${BROKER_PORT:-6381}"
 DAPRD_VERSION=1.18.3
 DAPR_CLI_VERSION=1.12.0
 

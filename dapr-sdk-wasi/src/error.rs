@@ -53,8 +53,18 @@ impl Error {
 
     /// True when a save or delete lost an optimistic-concurrency race: the
     /// ETag did not match, or a first-write insert found the key taken.
+    /// A transaction reports it as a 500 `ERR_STATE_TRANSACTION` that
+    /// names the mismatch.
     pub fn is_etag_mismatch(&self) -> bool {
-        matches!(self, Error::Dapr { status: 409, .. })
+        match self {
+            Error::Dapr { status: 409, .. } => true,
+            Error::Dapr {
+                status: 500,
+                error_code,
+                message,
+            } => error_code == "ERR_STATE_TRANSACTION" && message.contains("etag mismatch"),
+            _ => false,
+        }
     }
 
     /// True when the sidecar could not be reached at all.
@@ -147,5 +157,20 @@ mod tests {
         assert!(e.is_etag_mismatch());
         assert_eq!(e.error_code(), Some(""));
         assert!(e.to_string().contains("conflict"));
+    }
+
+    #[test]
+    fn a_transaction_reports_a_mismatch_as_a_500() {
+        // As daprd 1.18 answers a transaction whose ETag lost the race.
+        let e = Error::from_response(
+            500,
+            br#"{"errorCode":"ERR_STATE_TRANSACTION","message":"error while executing state transaction: possible etag mismatch. error from state store"}"#,
+        );
+        assert!(e.is_etag_mismatch());
+        let other = Error::from_response(
+            500,
+            br#"{"errorCode":"ERR_STATE_TRANSACTION","message":"error while executing state transaction: database is locked"}"#,
+        );
+        assert!(!other.is_etag_mismatch());
     }
 }

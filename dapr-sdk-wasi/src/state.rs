@@ -114,6 +114,20 @@ impl<T> SaveItem<T> {
             .insert("ttlInSeconds".into(), seconds.to_string());
         self
     }
+
+    /// Sets one metadata entry.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Marks this item as the outbox projection of the upsert of the same
+    /// key in one transaction on a store with a transactional outbox: the
+    /// other item is stored, this value (as JSON) is what gets published.
+    pub fn outbox_projection(self) -> Self {
+        self.metadata("outbox.projection", "true")
+            .metadata("contentType", "application/json")
+    }
 }
 
 /// `GET /v1.0/state/{store}/{key}`.
@@ -354,6 +368,20 @@ pub fn delete_request(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_outbox_projection_is_marked_as_one_and_as_json() {
+        let ops = [
+            TransactionOp::Upsert(SaveItem::new("k", json!({"n": 1})).etag(Some(ETag("4".into())))),
+            TransactionOp::Upsert(SaveItem::new("k", json!({"e": 2})).outbox_projection()),
+        ];
+        let r = transaction_request("s", &ops).expect("req");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["operations"][1],
+            json!({"operation": "upsert", "request": {"key": "k", "value": {"e": 2},
+                "metadata": {"contentType": "application/json", "outbox.projection": "true"}}})
+        );
+    }
 
     #[test]
     fn save_encodes_etag_options_and_ttl() {

@@ -2,12 +2,14 @@
 
 use crate::db;
 use dapr::Client;
+use dapr::pubsub::{TopicStatus, topic_reply};
 use events_service::{
-    ApiError, DB_URL_SECRET, EventsError, MAX_BODY_BYTES, parse_new_event, parse_page, secret_store,
+    ApiError, DB_URL_SECRET, DELIVERY_ROUTE, EventsError, MAX_BODY_BYTES, Problem, delivery_status,
+    parse_delivery, parse_new_event, parse_page, secret_store, subscriptions,
 };
 use http::Method;
 use service_common::routes::{Route, dispatch};
-use service_common::service::{error_response, json_response, read_body};
+use service_common::service::{bytes_response, error_response, json_response, read_body};
 use wstd::http::{Body, Request, Response};
 
 #[derive(Clone, Copy)]
@@ -16,6 +18,8 @@ enum Op {
     Init,
     Create,
     List,
+    Subscribe,
+    Deliver,
 }
 
 /// Every route, once (`/create_event` is the original template's name).
@@ -24,6 +28,8 @@ const ROUTES: &[Route<Op>] = &[
     (Method::GET, &["/init"], Op::Init),
     (Method::POST, &["/events", "/create_event"], Op::Create),
     (Method::GET, &["/events"], Op::List),
+    (Method::GET, &["/dapr/subscribe"], Op::Subscribe),
+    (Method::POST, &[DELIVERY_ROUTE], Op::Deliver),
 ];
 
 pub async fn route(req: Request<Body>) -> Response<Body> {
@@ -39,6 +45,12 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
             Err(e) => Err(e.into()),
         },
         Ok(Op::List) => list(req.uri().query()).await,
+        Ok(Op::Subscribe) => Ok(bytes_response(200, "application/json", subscriptions())),
+        // Deliveries come from this app's own sidecar only.
+        Ok(Op::Deliver) => match from_dapr(&req) {
+            Ok(()) => Ok(deliver(req).await),
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e.into()),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -90,6 +102,43 @@ async fn create(req: Request<Body>) -> Result<Response<Body>, EventsError> {
     let event = parse_new_event(&bytes)?;
     ensure_db().await?;
     Ok(json_response(200, &db::insert(event)?))
+}
+
+/// One message of topic `events`: stored once (deduplicated by event id),
+/// and answered SUCCESS, RETRY or DROP (see [`delivery_status`]).
+async fn deliver(req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let status = match read_body(&parts.headers, body, MAX_BODY_BYTES).await {
+        Ok(bytes) => match parse_delivery(&bytes) {
+            Ok(event) => {
+                let stored = match ensure_db().await {
+                    Ok(()) => db::insert(event),
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = &stored {
+                    eprintln!(
+                        "delivered event not stored ({}): {}",
+                        e.code(),
+                        e.cause().unwrap_or("")
+                    );
+                }
+                delivery_status(&stored)
+            }
+            Err(e) => {
+                eprintln!("dropping a malformed message: {}", e.message());
+                TopicStatus::Drop
+            }
+        },
+        Err(e) if e.status() == 413 => {
+            eprintln!("dropping a message over {MAX_BODY_BYTES} bytes");
+            TopicStatus::Drop
+        }
+        Err(e) => {
+            eprintln!("delivery not read: {}", e.cause().unwrap_or(""));
+            TopicStatus::Retry
+        }
+    };
+    bytes_response(200, "application/json", topic_reply(status))
 }
 
 async fn list(query: Option<&str>) -> Result<Response<Body>, EventsError> {

@@ -178,6 +178,69 @@ pub struct NewEvent {
     pub input_size: u64,
 }
 
+/// The pub/sub component events-service subscribes through.
+pub const PUBSUB: &str = "pubsub";
+/// The topic the image services' events are published to (statestore.yaml's
+/// `outboxPublishTopic`).
+pub const TOPIC: &str = "events";
+/// Where Dapr moves a message events-service answers DROP (malformed):
+/// `scripts/broker dead-letters` lists them.
+pub const DEAD_LETTER_TOPIC: &str = "events-dead";
+/// The route Dapr delivers `events` to.
+pub const DELIVERY_ROUTE: &str = "/subscriptions/events";
+
+/// The answer to Dapr's `GET /dapr/subscribe`.
+pub fn subscriptions() -> Vec<u8> {
+    dapr::pubsub::subscribe_answer(&[dapr::pubsub::Subscription {
+        pubsubname: PUBSUB.into(),
+        topic: TOPIC.into(),
+        route: DELIVERY_ROUTE.into(),
+        dead_letter_topic: Some(DEAD_LETTER_TOPIC.into()),
+    }])
+}
+
+/// Parses a delivered message: a CloudEvent whose `data` is an event, as
+/// `POST /events` takes it. Without an `event_id` in the data, the
+/// CloudEvent's id (the same on every redelivery) is the idempotency key.
+pub fn parse_delivery(body: &[u8]) -> Result<NewEvent, EventsError> {
+    let ce = dapr::pubsub::parse_cloud_event::<serde_json::Value>(body)
+        .map_err(|e| EventsError::InvalidJson(format!("not a CloudEvent: {e}")))?;
+    let data = serde_json::to_vec(&ce.data).map_err(|e| EventsError::InvalidJson(e.to_string()))?;
+    let mut event = parse_new_event(&data)?;
+    if event.event_id.is_none() {
+        if !valid_token(&ce.id, 64) {
+            return Err(EventsError::InvalidField(
+                "the CloudEvent id must be 1-64 characters of [A-Za-z0-9-_.:]",
+            ));
+        }
+        event.event_id = Some(ce.id);
+    }
+    Ok(event)
+}
+
+/// What Dapr is told about a delivered message, from what storing it gave:
+/// stored (or already there) is SUCCESS; the database unreachable is RETRY,
+/// so the broker delivers it again; anything else cannot get better by
+/// retrying and is DROP (dead-lettered).
+pub fn delivery_status<T>(stored: &Result<T, EventsError>) -> dapr::pubsub::TopicStatus {
+    use dapr::pubsub::TopicStatus;
+    match stored {
+        Ok(_) => TopicStatus::Success,
+        Err(EventsError::Api(ApiError::Unavailable { .. } | ApiError::Internal { .. })) => {
+            TopicStatus::Retry
+        }
+        Err(_) => TopicStatus::Drop,
+    }
+}
+
+/// 1 to `max` characters of `[A-Za-z0-9-_.:]`.
+fn valid_token(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
 /// Parses and validates a `POST /events` body.
 pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, EventsError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -185,19 +248,13 @@ pub fn parse_new_event(body: &[u8]) -> Result<NewEvent, EventsError> {
     }
     let ev: NewEvent =
         serde_json::from_slice(body).map_err(|e| EventsError::InvalidJson(e.to_string()))?;
-    let token_ok = |s: &str, max: usize| {
-        !s.is_empty()
-            && s.len() <= max
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-    };
-    if !token_ok(&ev.op_type, 32) {
+    if !valid_token(&ev.op_type, 32) {
         return Err(EventsError::InvalidField(
             "op_type must be 1-32 characters of [A-Za-z0-9-_.:]",
         ));
     }
     if let Some(id) = &ev.event_id
-        && !token_ok(id, 64)
+        && !valid_token(id, 64)
     {
         return Err(EventsError::InvalidField(
             "event_id must be 1-64 characters of [A-Za-z0-9-_.:]",
@@ -263,6 +320,74 @@ pub const DB_URL_SECRET: &str = "events-db-url";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dapr::pubsub::TopicStatus;
+
+    /// A delivery as the outbox publishes one (`data` is the projection).
+    fn delivery(data: &str) -> Vec<u8> {
+        format!(
+            r#"{{"id":"outbox-2f1c","source":"image-api-grayscale","type":"com.dapr.event.sent","specversion":"1.0","topic":"events","pubsubname":"pubsub","datacontenttype":"application/json","data":{data}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn subscribes_to_events_with_a_dead_letter_topic() {
+        let subs: serde_json::Value = serde_json::from_slice(&subscriptions()).expect("json");
+        assert_eq!(
+            subs,
+            serde_json::json!([{"pubsubname": "pubsub", "topic": "events",
+                "route": "/subscriptions/events", "deadLetterTopic": "events-dead"}])
+        );
+    }
+
+    #[test]
+    fn a_delivery_is_an_event_keyed_by_its_event_id_or_the_cloudevent_id() {
+        let ev = parse_delivery(&delivery(
+            r#"{"event_id":"a-1","event_ts":5,"op_type":"grayscale","input_size":7}"#,
+        ))
+        .expect("event");
+        assert_eq!(
+            (ev.event_id.as_deref(), ev.event_ts, ev.input_size),
+            (Some("a-1"), 5, 7)
+        );
+        let ev = parse_delivery(&delivery(
+            r#"{"event_ts":5,"op_type":"classify","input_size":7}"#,
+        ))
+        .expect("event");
+        assert_eq!(ev.event_id.as_deref(), Some("outbox-2f1c"));
+    }
+
+    #[test]
+    fn malformed_deliveries_are_errors() {
+        for bad in [
+            b"not json".to_vec(),
+            br#"{"data":{}}"#.to_vec(), // no id
+            delivery(r#""a string""#),
+            delivery(r#"{"event_ts":"soon","op_type":"grayscale","input_size":1}"#),
+            delivery(r#"{"event_ts":1,"op_type":"drop table","input_size":1}"#),
+        ] {
+            assert!(
+                parse_delivery(&bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_unreachable_database_is_retried() {
+        let ok: Result<(), EventsError> = Ok(());
+        assert_eq!(delivery_status(&ok), TopicStatus::Success);
+        let down: Result<(), EventsError> =
+            Err(ApiError::unavailable("the database", "refused").into());
+        assert_eq!(delivery_status(&down), TopicStatus::Retry);
+        let refused: Result<(), EventsError> = Err(EventsError::Database {
+            cause: "1406".into(),
+        });
+        assert_eq!(delivery_status(&refused), TopicStatus::Drop);
+        let invalid: Result<(), EventsError> = Err(EventsError::InvalidField("x"));
+        assert_eq!(delivery_status(&invalid), TopicStatus::Drop);
+    }
 
     #[test]
     fn readme_lists_every_code() {

@@ -31,6 +31,14 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
     result.unwrap_or_else(|e| error_response(&e))
 }
 
+fn classify(req: &ImageRequest) -> Result<Vec<image_api_classify::Prediction>, ApiError> {
+    let (_, img) = service_common::decode::decode(&req.body, &req.limits)?;
+    let input = preprocess(&img);
+    drop(img);
+    nn::infer(&input, |out, labels| top_k(out, labels, 5))
+        .map_err(|e| ApiError::unavailable("the model", e))
+}
+
 fn health() -> Response<Body> {
     match nn::ensure_loaded() {
         Ok(()) => json_response(
@@ -50,13 +58,9 @@ fn health() -> Response<Body> {
 
 async fn handle(req: Request<Body>) -> Result<Response<Body>, ApiError> {
     let req = ImageRequest::accept(req).await?;
-    let (_, img) = service_common::decode::decode(&req.body, &req.limits)?;
-    let input = preprocess(&img);
-    drop(img);
-    let top = nn::infer(&input, |out, labels| top_k(out, labels, 5))
-        .map_err(|e| ApiError::unavailable("the model", e))?;
     let json = wants_json(req.accept_header());
-    req.record_success(OP_TYPE).await;
+    let outcome = classify(&req);
+    let top = req.finish(OP_TYPE, outcome).await?;
     Ok(if json {
         json_response(200, &top)
     } else {

@@ -37,9 +37,9 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
 
 async fn handle_grayscale(req: Request<Body>) -> Result<Response<Body>, GrayscaleError> {
     let req = ImageRequest::accept(req).await?;
-    let out = grayscale(&req.body, &req.limits)?;
     let encoding = negotiate(req.accept_header());
-    req.record_success(OP_TYPE).await;
+    let outcome = grayscale(&req.body, &req.limits);
+    let out = req.finish(OP_TYPE, outcome).await?;
     Ok(match encoding {
         Encoding::Raw => bytes_response(200, out.content_type(), out.bytes),
         Encoding::Base64 => bytes_response(

@@ -1,5 +1,5 @@
-//! The event each successful request records, and the outbox that holds it
-//! until events-service has it.
+//! The event each successful request records: published to topic `events`
+//! through Dapr's outbox (`service::record`), stored by events-service.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,43 +14,6 @@ pub struct Event {
     pub op_type: String,
     /// Request body size in bytes.
     pub input_size: u64,
-}
-
-/// Events not yet acknowledged by events-service, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outbox {
-    /// Pending events.
-    pub pending: Vec<Event>,
-}
-
-/// Most events an outbox shard holds; past it the oldest are dropped (and logged),
-/// so an events-service outage cannot grow state without bound.
-pub const OUTBOX_CAPACITY: usize = 5_000;
-
-impl Outbox {
-    /// Adds an event; returns how many old events were dropped to make room.
-    pub fn push(&mut self, event: Event) -> usize {
-        if self.pending.iter().any(|e| e.event_id == event.event_id) {
-            return 0;
-        }
-        self.pending.push(event);
-        let over = self.pending.len().saturating_sub(OUTBOX_CAPACITY);
-        self.pending.drain(..over);
-        over
-    }
-
-    /// Removes delivered events by id.
-    pub fn remove(&mut self, delivered: &[String]) {
-        self.pending.retain(|e| !delivered.contains(&e.event_id));
-    }
-}
-
-/// How many keys the outbox is spread over.
-pub const OUTBOX_SHARDS: u32 = 8;
-
-/// State key of one outbox shard (Dapr prefixes it with the app id).
-pub fn outbox_shard_key(shard: u32) -> String {
-    format!("events-outbox-{shard}")
 }
 
 /// A unique event id from the time and random bits.
@@ -69,21 +32,6 @@ mod tests {
             op_type: "grayscale".into(),
             input_size: 2,
         }
-    }
-
-    #[test]
-    fn push_dedups_and_caps() {
-        let mut o = Outbox::default();
-        assert_eq!(o.push(ev("a")), 0);
-        assert_eq!(o.push(ev("a")), 0);
-        assert_eq!(o.pending.len(), 1);
-        for i in 0..OUTBOX_CAPACITY {
-            o.push(ev(&i.to_string()));
-        }
-        assert_eq!(o.pending.len(), OUTBOX_CAPACITY);
-        assert_eq!(o.pending[0].event_id, "0"); // "a" was the oldest and went first
-        o.remove(&["0".into(), "1".into()]);
-        assert_eq!(o.pending.len(), OUTBOX_CAPACITY - 2);
     }
 
     #[test]

@@ -373,3 +373,35 @@ pub fn run_file() -> stack::RunFile {
 pub fn app_ids() -> Vec<String> {
     run_file().apps.into_iter().map(|a| a.app_id).collect()
 }
+
+/// `sample(name)` with `extra` zero bytes after its end, which decoders
+/// ignore: a success with it records an event of `input_size` equal to its
+/// length, so a test can find exactly its own events.
+pub fn tagged(name: &str, extra: usize) -> Vec<u8> {
+    let mut bytes = sample(name);
+    bytes.resize(bytes.len() + extra, 0);
+    bytes
+}
+
+/// How many stored events have each of these `input_size`s.
+pub fn events_by_size(sizes: &[u64]) -> Vec<usize> {
+    let all = all_events();
+    sizes
+        .iter()
+        .map(|s| {
+            all.iter()
+                .filter(|e| e["input_size"].as_u64() == Some(*s))
+                .count()
+        })
+        .collect()
+}
+
+/// Runs a script of this checkout (`scripts/db stop`, …) and checks it succeeded.
+pub fn script(name: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(root().join("scripts").join(name))
+        .args(args)
+        .output()
+        .expect("script");
+    assert!(out.status.success(), "scripts/{name} {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

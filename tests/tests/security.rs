@@ -233,23 +233,46 @@ fn secrets_are_scoped_to_the_one_app_and_key_that_need_them() {
         .collect();
     assert_eq!(keys, ["events-db-url"]);
     // The other apps do not even load the store (component scopes: the
-    // secrets file is never read by their sidecars), so Dapr answers that
-    // no secret store is configured; their configuration denies every
-    // secret as well, should the store ever be loaded for them.
-    for (app, port) in [
-        ("web", 3500),
-        ("image-api-grayscale", 3503),
-        ("image-api-classify", 3504),
-    ] {
+    // secrets file is never read by their sidecars). web loads no secret
+    // store at all; the image services load only brokersecrets, for their
+    // pub/sub component.
+    let r = dapr_get("web", &url(3500, "events-db-url"));
+    assert_eq!(r.status, 500, "web: {}", r.text());
+    assert_eq!(r.json()["errorCode"], "ERR_SECRET_STORES_NOT_CONFIGURED");
+    for (app, port) in [("image-api-grayscale", 3503), ("image-api-classify", 3504)] {
         let r = dapr_get(app, &url(port, "events-db-url"));
-        assert_eq!(r.status, 500, "{app}: {}", r.text());
-        assert_eq!(
-            r.json()["errorCode"],
-            "ERR_SECRET_STORES_NOT_CONFIGURED",
-            "{app}"
-        );
+        assert_eq!(r.status, 401, "{app}: {}", r.text());
+        assert_eq!(r.json()["errorCode"], "ERR_SECRET_STORE_NOT_FOUND", "{app}");
         assert!(!r.text().contains(pw.trim()));
     }
+    // The broker's password resolves the sidecars' pub/sub component; no
+    // app may read it through the API.
+    let broker = std::fs::read_to_string(root().join(".data/broker-password")).expect("password");
+    for (app, port) in [
+        ("image-api-grayscale", 3503),
+        ("image-api-classify", 3504),
+        ("events-service", 3505),
+    ] {
+        let r = dapr_get(
+            app,
+            &format!("http://127.0.0.1:{port}/v1.0/secrets/brokersecrets/broker-password"),
+        );
+        assert_eq!(r.status, 403, "{app}: {}", r.text());
+        assert!(!r.text().contains(broker.trim()));
+    }
+}
+
+#[test]
+fn the_broker_answers_no_one_without_its_password() {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect("127.0.0.1:6381").expect("the broker");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(b"PING\r\n").expect("write");
+    let mut answer = [0u8; 64];
+    let n = s.read(&mut answer).expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("-NOAUTH"), "{answer}");
 }
 
 #[test]
@@ -257,6 +280,8 @@ fn secrets_tokens_and_keys_are_private_files() {
     let mut files: Vec<PathBuf> = vec![
         root().join("config/secrets.json"),
         root().join(".data/db-password"),
+        root().join("config/broker-secrets.json"),
+        root().join(".data/broker-password"),
         root().join(".data/sentry/ca.crt"),
         root().join(".data/sentry/issuer.crt"),
         root().join(".data/sentry/issuer.key"),
@@ -301,8 +326,11 @@ fn sidecars_use_mtls_certificates_from_sentry() {
 
 #[test]
 fn no_secret_or_token_appears_in_any_log_or_answer() {
-    let pw = std::fs::read_to_string(root().join(".data/db-password")).expect("password");
-    let mut secrets = vec![pw.trim().to_string()];
+    let mut secrets = Vec::new();
+    for file in [".data/db-password", ".data/broker-password"] {
+        let pw = std::fs::read_to_string(root().join(file)).expect("password");
+        secrets.push(pw.trim().to_string());
+    }
     for app in &app_ids() {
         secrets.push(dapr_token(app));
         secrets.push(app_token(app));
@@ -311,6 +339,7 @@ fn no_secret_or_token_appears_in_any_log_or_answer() {
     let mut logs = vec![
         root().join(".logs/stack.log"),
         root().join(".logs/sentry.log"),
+        root().join(".logs/broker.log"),
     ];
     for app in &app_ids() {
         for what in ["daprd", "app"] {

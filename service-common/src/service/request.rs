@@ -1,11 +1,10 @@
 //! The request path both image services share.
 
-use super::{caller, enforce_rate_limit, flush_outbox, read_body, record_event};
+use super::{Admission, caller, new_event, read_body};
 use crate::ApiError;
 use crate::ratelimit::RatePolicy;
 use dapr::Client;
 use http::HeaderMap;
-use std::time::Duration;
 use wstd::http::Body;
 
 /// An image request that passed the client's rate limit and whose body was
@@ -18,22 +17,31 @@ pub struct ImageRequest {
     /// The limits it was read with, for decoding.
     pub limits: crate::ImageLimits,
     dapr: Client,
+    admission: Admission,
 }
 
 impl ImageRequest {
-    /// Rate-limits the caller, then reads the body within `MAX_BODY_BYTES`.
+    /// Rate-limits the caller, then reads the body within `MAX_BODY_BYTES`
+    /// (a body refused there still counts against the caller's limit).
     pub async fn accept(req: wstd::http::Request<Body>) -> Result<Self, ApiError> {
         let limits = crate::ImageLimits::from_env();
         let policy = RatePolicy::from_lookup(|k| std::env::var(k).ok());
         let (parts, body) = req.into_parts();
         let dapr = Client::from_env().map_err(|e| ApiError::unavailable("the Dapr sidecar", e))?;
-        enforce_rate_limit(&dapr, &caller(&parts.headers), policy).await?;
-        let body = read_body(&parts.headers, body, limits.max_body_bytes).await?;
+        let admission = Admission::admit(&dapr, &caller(&parts.headers), policy).await?;
+        let body = match read_body(&parts.headers, body, limits.max_body_bytes).await {
+            Ok(body) => body,
+            Err(e) => {
+                admission.commit(&dapr, None).await?;
+                return Err(e);
+            }
+        };
         Ok(Self {
             headers: parts.headers,
             body,
             limits,
             dapr,
+            admission,
         })
     }
 
@@ -44,14 +52,19 @@ impl ImageRequest {
             .and_then(|v| v.to_str().ok())
     }
 
-    /// Records the success as an `op_type` event: into the outbox before the
-    /// caller answers, delivered in the background after (see [`record_event`]).
-    pub async fn record_success(self, op_type: &str) {
-        let recorded = record_event(&self.dapr, op_type, self.body.len() as u64).await;
-        let dapr = self.dapr;
-        wstd::runtime::spawn(async move {
-            flush_outbox(&dapr, Some(recorded), Duration::from_secs(30)).await;
-        })
-        .detach();
+    /// Counts the request against the caller's limit, and for a success
+    /// publishes its `op_type` event in the same state transaction (see
+    /// [`Admission::commit`]). Call it with the work's outcome, before
+    /// answering: a success is only answered once its event is recorded.
+    pub async fn finish<T, E: From<ApiError>>(
+        self,
+        op_type: &str,
+        outcome: Result<T, E>,
+    ) -> Result<T, E> {
+        let event = outcome
+            .is_ok()
+            .then(|| new_event(op_type, self.body.len() as u64));
+        self.admission.commit(&self.dapr, event).await?;
+        outcome
     }
 }

@@ -1,0 +1,162 @@
+//! Events through Dapr's outbox and pub/sub, against the running stack:
+//! each success of an image service is published with its client record in
+//! one state transaction, and events-service stores it once. These tests
+//! stop events-service, MariaDB and Redis: run them one at a time.
+
+use e2e::*;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `n` request bodies whose sizes no stored event has (the photo plus a
+/// run-unique number of trailing bytes), and those sizes.
+fn fresh_bodies(n: usize) -> (Vec<Vec<u8>>, Vec<u64>) {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_micros();
+    let base = (micros % 100_000) as usize * 16;
+    let bodies: Vec<Vec<u8>> = (0..n).map(|i| tagged("rocket.png", base + i)).collect();
+    let sizes = bodies.iter().map(|b| b.len() as u64).collect();
+    (bodies, sizes)
+}
+
+/// Sends `bodies` to grayscale from rotating client addresses (so the rate
+/// limit never answers), `pause` apart, running `during` meanwhile; returns
+/// the sizes that were answered 200.
+fn load(bodies: &[Vec<u8>], pause: Duration, during: impl FnOnce() + Send) -> Vec<u64> {
+    std::thread::scope(|s| {
+        let sender = s.spawn(|| {
+            let mut ok = Vec::new();
+            for (i, body) in bodies.iter().enumerate() {
+                let from = format!("127.0.2.{}", 10 + i % 200);
+                let r = post_as(&from, &format!("{GRAYSCALE}/grayscale"), &[], body);
+                assert!([200, 503].contains(&r.status), "{}: {}", r.status, r.text());
+                if r.status == 200 {
+                    ok.push(body.len() as u64);
+                }
+                std::thread::sleep(pause);
+            }
+            ok
+        });
+        during();
+        sender.join().expect("sender")
+    })
+}
+
+/// Waits until each of `sizes` is stored exactly once (none twice).
+fn each_stored_once(sizes: &[u64], within: Duration) {
+    let start = std::time::Instant::now();
+    let counts = loop {
+        let counts = events_by_size(sizes);
+        if counts.iter().all(|c| *c >= 1) {
+            break counts;
+        }
+        if start.elapsed() > within {
+            let missing: Vec<u64> = sizes
+                .iter()
+                .zip(&counts)
+                .filter(|(_, c)| **c == 0)
+                .map(|(s, _)| *s)
+                .collect();
+            panic!(
+                "after {within:?}, {} of {} events missing: {missing:?}",
+                missing.len(),
+                sizes.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(counts.iter().all(|c| *c == 1), "stored twice: {counts:?}");
+}
+
+#[test]
+fn events_recorded_while_events_service_is_down_arrive_without_further_traffic() {
+    let out = stack(&["stop", "events-service"]);
+    assert!(out.status.success(), "{out:?}");
+    let (bodies, sizes) = fresh_bodies(4);
+    // Requests keep succeeding: their events wait in Redis.
+    let ok = load(&bodies, Duration::ZERO, || {});
+    assert_eq!(ok, sizes, "every request succeeds");
+    // More than a minute: longer than any retry or redelivery interval.
+    std::thread::sleep(Duration::from_secs(65));
+    let out = stack(&["start", "events-service"]);
+    assert!(out.status.success(), "{out:?}");
+    // No further traffic: the broker delivers them.
+    each_stored_once(&sizes, Duration::from_secs(30));
+}
+
+#[test]
+fn every_success_is_one_event_across_a_database_restart() {
+    let (bodies, sizes) = fresh_bodies(40);
+    let ok = load(&bodies, Duration::from_millis(100), || {
+        std::thread::sleep(Duration::from_secs(1));
+        script("db", &["stop"]);
+        std::thread::sleep(Duration::from_secs(2));
+        script("db", &["start"]);
+    });
+    // The image services do not need the database: all succeed.
+    assert_eq!(ok, sizes);
+    // events-service answered RETRY meanwhile; Dapr delivered again.
+    each_stored_once(&ok, Duration::from_secs(60));
+}
+
+#[test]
+fn every_success_is_one_event_across_a_broker_restart() {
+    let (bodies, sizes) = fresh_bodies(40);
+    let ok = load(&bodies, Duration::from_millis(100), || {
+        std::thread::sleep(Duration::from_secs(1));
+        script("broker", &["restart"]);
+    });
+    // A request whose transaction could not publish was a 503, not a 200
+    // without its event; most went through.
+    assert!(
+        ok.len() * 2 > sizes.len(),
+        "{} of {} succeeded",
+        ok.len(),
+        sizes.len()
+    );
+    each_stored_once(&ok, Duration::from_secs(90));
+    // And the refused ones left no event.
+    let refused: Vec<u64> = sizes.into_iter().filter(|s| !ok.contains(s)).collect();
+    assert!(events_by_size(&refused).iter().all(|c| *c == 0));
+}
+
+#[test]
+fn malformed_messages_are_dead_lettered_and_do_not_block_the_others() {
+    // Published straight to the topic through grayscale's sidecar, as any
+    // app with the pub/sub component could.
+    let publish = |content_type: &str, body: &[u8]| {
+        let r = dapr_post(
+            "image-api-grayscale",
+            &format!("{DAPR_GRAYSCALE}/v1.0/publish/pubsub/events"),
+            &[("content-type", content_type)],
+            body,
+        );
+        assert_eq!(r.status, 204, "{}", r.text());
+    };
+    let marker = format!("bad-{}", std::process::id());
+    publish("text/plain", marker.as_bytes());
+    publish(
+        "application/json",
+        format!(
+            r#"{{"event_id":"{marker}","event_ts":"soon","op_type":"grayscale","input_size":1}}"#
+        )
+        .as_bytes(),
+    );
+    // A good one after them is stored.
+    let (_, sizes) = fresh_bodies(1);
+    publish(
+        "application/json",
+        format!(
+            r#"{{"event_ts":1,"op_type":"grayscale","input_size":{}}}"#,
+            sizes[0]
+        )
+        .as_bytes(),
+    );
+    each_stored_once(&sizes, Duration::from_secs(30));
+    // Both bad ones are in the dead-letter topic, for a person to look at.
+    let dead = wait_until(Duration::from_secs(30), "two dead letters", || {
+        let out = script("broker", &["dead-letters"]);
+        (out.matches(marker.as_str()).count() >= 2).then_some(out)
+    });
+    assert!(dead.contains("soon"), "{dead}");
+}

@@ -86,7 +86,7 @@ await step("grayscale: the result is rendered and its pixels are gray", async ()
 await step("the new event shows up in the events table", async () => {
   await page.waitForFunction(() =>
     [...document.querySelectorAll("#events tbody tr")].some((tr) =>
-      tr.textContent.includes("grayscale") && tr.textContent.includes("31589 bytes")), null, { timeout: 10000 });
+      tr.textContent.includes("grayscale") && tr.textContent.includes("31589 bytes")), null, { timeout: 20000 });
 });
 
 await step("both at once: the grayscale image and the classification with its top 5", async () => {

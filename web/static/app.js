@@ -122,9 +122,9 @@ async function run(event) {
   $("upload").removeAttribute("aria-busy");
   $("run").disabled = false;
   say(failures.length ? "Finished with errors." : "Done.");
-  // Events are recorded in the background: give them a moment.
-  await refreshEvents();
-  setTimeout(refreshEvents, 700);
+  // Events reach events-service through pub/sub a second or so later:
+  // look again a few times.
+  for (const ms of [0, 1000, 2000, 4000, 8000]) setTimeout(refreshEvents, ms);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

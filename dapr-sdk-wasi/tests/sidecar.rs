@@ -417,6 +417,86 @@ fn publish_cloud_event_raw_and_bulk() {
     })
 }
 
+/// Polls `check` every 200 ms for up to 30 s.
+async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
+    for _ in 0..150 {
+        if check().await {
+            return;
+        }
+        wstd::task::sleep(Duration::from_millis(200).into()).await;
+    }
+    panic!("not within 30 s: {what}");
+}
+
+#[test]
+fn published_messages_reach_the_app_which_answers_success_retry_or_drop() {
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        let run = unique("m");
+        for reply in ["SUCCESS", "RETRY", "DROP"] {
+            dapr.publish_json(
+                "pubsub",
+                "sdk-orders",
+                &serde_json::json!({"id": format!("{run}-{reply}"), "reply": reply}),
+            )
+            .await
+            .expect("publish");
+        }
+        // The test app counts each delivery in the state store.
+        let count = async |key: String| -> u32 {
+            dapr.get_state::<u32>(STORE, &key)
+                .await
+                .expect("state")
+                .unwrap_or(0)
+        };
+        eventually(
+            "SUCCESS once, RETRY then delivered again, DROP dead-lettered",
+            async || {
+                count(format!("orders:{run}-SUCCESS")).await == 1
+                    && count(format!("orders:{run}-RETRY")).await == 2
+                    && count(format!("orders:{run}-DROP")).await == 1
+                    && count(format!("dead:{run}-DROP")).await == 1
+            },
+        )
+        .await;
+        // Nothing else was dead-lettered, or delivered again.
+        assert_eq!(count(format!("dead:{run}-SUCCESS")).await, 0);
+        assert_eq!(count(format!("dead:{run}-RETRY")).await, 0);
+        assert_eq!(count(format!("orders:{run}-SUCCESS")).await, 1);
+    })
+}
+
+#[test]
+fn configuration_updates_reach_the_subscribed_app() {
+    use std::collections::BTreeMap;
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        let id = dapr
+            .subscribe_configuration("configstore", &["motd"])
+            .await
+            .expect("subscribe");
+        // Change the item in Redis (the binding stores the data as JSON).
+        let value = unique("v");
+        let md = BTreeMap::from([("key".to_string(), "motd".to_string())]);
+        let seen = async || -> Option<String> {
+            dapr.get_state::<String>(STORE, "config-update:motd")
+                .await
+                .expect("state")
+        };
+        // The subscription starts asynchronously: write until one arrives.
+        eventually("the update at the app's /configuration route", async || {
+            dapr.invoke_binding("configwriter", "create", &format!("{value}||2"), &md)
+                .await
+                .expect("set");
+            seen().await.is_some_and(|v| v.contains(&value))
+        })
+        .await;
+        dapr.unsubscribe_configuration("configstore", &id)
+            .await
+            .expect("unsubscribe");
+    })
+}
+
 #[test]
 fn output_binding_writes_and_reads_a_file() {
     use std::collections::BTreeMap;

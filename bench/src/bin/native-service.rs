@@ -1,0 +1,250 @@
+//! The grayscale **full service**, natively: the same core and the same two
+//! calls to its own daprd per request as the wasm service
+//! (service-common/src/service/record.rs), the rate-limit read and one state
+//! transaction that counts the request and publishes its event through the
+//! outbox. `scripts/bench` runs it beside its own daprd (bench/dapr.yaml) to
+//! compare the wasm full service with it. The client is the TCP peer.
+//! Usage: native-service ADDR (DAPR_HTTP_PORT and DAPR_API_TOKEN from the
+//! environment, as the supervisor sets them)
+
+use bench::{Message, read_message, write_response};
+use dapr::request::DaprRequest;
+use dapr::state::{TransactionOp, get_request, transaction_request};
+use dapr::{ETag, SaveItem, StateOptions};
+use image_api_grayscale::{ImageLimits, Problem, grayscale};
+use service_common::event::{Event, event_id};
+use service_common::ratelimit::{ClientRecord, Decision, RatePolicy, check, state_key};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const STORE: &str = "statestore";
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:19102".into());
+    let sidecar = format!(
+        "127.0.0.1:{}",
+        std::env::var("DAPR_HTTP_PORT").unwrap_or_else(|_| "3520".into())
+    );
+    let token = std::env::var("DAPR_API_TOKEN").unwrap_or_default();
+    let listener = std::net::TcpListener::bind(&addr)?;
+    eprintln!("native-service: serving http://{addr}/ beside daprd {sidecar}");
+    for stream in listener.incoming() {
+        let stream = stream?;
+        let (sidecar, token) = (sidecar.clone(), token.clone());
+        std::thread::spawn(move || -> std::io::Result<()> {
+            let peer = stream.peer_addr()?.ip().to_string();
+            let mut w = stream.try_clone()?;
+            let mut r = BufReader::new(stream);
+            let mut dapr = Sidecar::connect(&sidecar, token)?;
+            while let Some(req) = read_message(&mut r)? {
+                let (status, content_type, body) = if req.start.starts_with("GET /healthz") {
+                    (200, "application/json", br#"{"status":"ok"}"#.to_vec())
+                } else {
+                    serve(&mut dapr, &peer, &req)
+                };
+                write_response(&mut w, status, content_type, &body)?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+fn serve(dapr: &mut Sidecar, peer: &str, req: &Message) -> (u16, &'static str, Vec<u8>) {
+    let policy = RatePolicy::from_lookup(|k| std::env::var(k).ok());
+    let problem = |status: u16, code: &str| {
+        (
+            status,
+            "application/json",
+            format!(r#"{{"error":"{code}","code":"{code}"}}"#).into_bytes(),
+        )
+    };
+    let Ok((previous, etag)) = dapr.read(peer) else {
+        return problem(503, "unavailable");
+    };
+    let (mut record, mut etag) = match check(previous, peer, now_ms(), policy) {
+        Decision::Allow(record) => (record, etag),
+        Decision::Deny(record, _) => {
+            let _ = dapr.save(&record, etag, policy);
+            return problem(429, "rate_limited");
+        }
+    };
+    let outcome = grayscale(&req.body, &ImageLimits::default());
+    let event = outcome.is_ok().then(|| Event {
+        event_id: event_id(now_ms(), u64::from(std::process::id()) ^ now_ms()),
+        event_ts: now_ms(),
+        op_type: "grayscale".into(),
+        input_size: req.body.len() as u64,
+    });
+    for _ in 0..8 {
+        match dapr.commit(&record, etag.clone(), event.as_ref(), policy) {
+            Ok(Commit::Done) => {
+                return match outcome {
+                    Ok(out) => (200, out.content_type(), out.bytes),
+                    Err(e) => (e.status(), "application/json", e.to_json()),
+                };
+            }
+            Ok(Commit::Lost) => {
+                let Ok((previous, new_etag)) = dapr.read(peer) else {
+                    return problem(503, "unavailable");
+                };
+                match check(previous, peer, now_ms(), policy) {
+                    Decision::Allow(r) => (record, etag) = (r, new_etag),
+                    Decision::Deny(r, _) => {
+                        let _ = dapr.save(&r, new_etag, policy);
+                        return problem(429, "rate_limited");
+                    }
+                }
+            }
+            Err(_) => return problem(503, "unavailable"),
+        }
+    }
+    problem(503, "unavailable")
+}
+
+enum Commit {
+    Done,
+    Lost,
+}
+
+/// A keep-alive HTTP/1.1 connection to daprd.
+struct Sidecar {
+    addr: String,
+    token: String,
+    conn: Option<(TcpStream, BufReader<TcpStream>)>,
+}
+
+impl Sidecar {
+    fn connect(addr: &str, token: String) -> std::io::Result<Self> {
+        Ok(Self {
+            addr: addr.to_string(),
+            token,
+            conn: None,
+        })
+    }
+
+    fn send(&mut self, req: DaprRequest) -> std::io::Result<Message> {
+        if self.conn.is_none() {
+            let s = TcpStream::connect(&self.addr)?;
+            s.set_nodelay(true)?;
+            self.conn = Some((s.try_clone()?, BufReader::new(s)));
+        }
+        let Some((w, r)) = self.conn.as_mut() else {
+            return Err(std::io::Error::other("no connection"));
+        };
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\ndapr-api-token: {}\r\nContent-Length: {}\r\n",
+            req.method,
+            req.path_and_query,
+            self.addr,
+            self.token,
+            req.body.len()
+        );
+        for (k, v) in &req.headers {
+            head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or_default()));
+        }
+        head.push_str("\r\n");
+        let sent = w
+            .write_all(head.as_bytes())
+            .and_then(|()| w.write_all(&req.body));
+        match sent.and_then(|()| read_message(r)) {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) | Err(_) => {
+                self.conn = None;
+                Err(std::io::Error::other("daprd closed the connection"))
+            }
+        }
+    }
+
+    fn read(&mut self, address: &str) -> std::io::Result<(Option<ClientRecord>, Option<ETag>)> {
+        let req = get_request(STORE, &state_key(address), Some(dapr::Consistency::Strong))
+            .map_err(std::io::Error::other)?;
+        let m = self.send(req)?;
+        let status = status_of(&m);
+        let entry = dapr::state::decode_get::<ClientRecord>(status, m.header("etag"), &m.body)
+            .map_err(std::io::Error::other)?;
+        Ok(entry.map_or((None, None), |e| (Some(e.value), e.etag)))
+    }
+
+    fn item(
+        record: &ClientRecord,
+        etag: Option<ETag>,
+        policy: RatePolicy,
+    ) -> SaveItem<serde_json::Value> {
+        SaveItem::new(
+            state_key(&record.address),
+            serde_json::to_value(record).unwrap_or_default(),
+        )
+        .etag(etag)
+        .options(StateOptions::first_write())
+        .ttl_seconds((policy.window_ms() / 1000).max(1) * 10)
+    }
+
+    fn save(
+        &mut self,
+        record: &ClientRecord,
+        etag: Option<ETag>,
+        policy: RatePolicy,
+    ) -> std::io::Result<()> {
+        let req = dapr::state::save_request(STORE, &[Self::item(record, etag, policy)])
+            .map_err(std::io::Error::other)?;
+        self.send(req).map(|_| ())
+    }
+
+    fn commit(
+        &mut self,
+        record: &ClientRecord,
+        etag: Option<ETag>,
+        event: Option<&Event>,
+        policy: RatePolicy,
+    ) -> std::io::Result<Commit> {
+        let item = Self::item(record, etag, policy);
+        let req = match event {
+            None => dapr::state::save_request(STORE, &[item]),
+            Some(event) => {
+                let projection = SaveItem::new(
+                    item.key.clone(),
+                    serde_json::to_value(event).unwrap_or_default(),
+                )
+                .outbox_projection();
+                transaction_request(
+                    STORE,
+                    &[
+                        TransactionOp::Upsert(item),
+                        TransactionOp::Upsert(projection),
+                    ],
+                )
+            }
+        }
+        .map_err(std::io::Error::other)?;
+        let m = self.send(req)?;
+        let status = status_of(&m);
+        if (200..300).contains(&status) {
+            return Ok(Commit::Done);
+        }
+        if dapr::Error::from_response(status, &m.body).is_etag_mismatch() {
+            return Ok(Commit::Lost);
+        }
+        Err(std::io::Error::other(
+            String::from_utf8_lossy(&m.body).into_owned(),
+        ))
+    }
+}
+
+fn status_of(m: &Message) -> u16 {
+    m.start
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

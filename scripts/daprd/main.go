@@ -16,6 +16,7 @@ import (
 	"github.com/dapr/components-contrib/bindings/cron"
 	bindingshttp "github.com/dapr/components-contrib/bindings/http"
 	"github.com/dapr/components-contrib/bindings/localstorage"
+	bindingsredis "github.com/dapr/components-contrib/bindings/redis"
 	configredis "github.com/dapr/components-contrib/configuration/redis"
 	lockredis "github.com/dapr/components-contrib/lock/redis"
 	"github.com/dapr/components-contrib/nameresolution/sqlite"
@@ -47,6 +48,7 @@ func init() {
 	pubsubLoader.DefaultRegistry.RegisterComponent(pubsubredis.NewRedisStreams, "redis")
 	bindingsLoader.DefaultRegistry.RegisterOutputBinding(localstorage.NewLocalStorage, "localstorage")
 	bindingsLoader.DefaultRegistry.RegisterOutputBinding(bindingshttp.NewHTTP, "http")
+	bindingsLoader.DefaultRegistry.RegisterOutputBinding(bindingsredis.NewRedis, "redis")
 	bindingsLoader.DefaultRegistry.RegisterInputBinding(cron.NewCron, "cron")
 	configurationLoader.DefaultRegistry.RegisterComponent(configredis.NewRedisConfigurationStore, "redis")
 	lockLoader.DefaultRegistry.RegisterComponent(lockredis.NewStandaloneRedisLock, "redis")

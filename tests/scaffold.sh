@@ -12,9 +12,10 @@ cd "$ROOT"
 NAME=scaffold-check GRAY=scaffold-gray
 fail() { printf '\033[1;31mFAIL:\033[0m %s\n' "$*" >&2; exit 1; }
 BEFORE=$(git status --porcelain=v1 --untracked-files=all; git diff | sha256sum)
-STACK=
+STACK= BROKER=
 cleanup() {
   [[ -z $STACK ]] || { kill -TERM "$STACK" 2>/dev/null || true; wait "$STACK" 2>/dev/null || true; }
+  [[ -z $BROKER ]] || scripts/broker stop >/dev/null 2>&1 || true
   for n in "$NAME" "$GRAY"; do
     [[ ! -d $n ]] || scripts/new-service --remove "$n" >/dev/null 2>&1 || true
   done
@@ -36,6 +37,9 @@ cargo test --locked -p "$NAME" -p "$GRAY"
 echo "ok: both build, pass clippy, their unit tests run"
 
 scripts/build >/dev/null
+# Every sidecar of an image service loads the pub/sub component: the broker
+# must run (scripts/test stopped it with its own stack).
+scripts/broker status >/dev/null 2>&1 || { scripts/broker start; BROKER=1; }
 PORT=$(app_port "$NAME")
 target/release/stack run >"$LOGS/stack-scaffold.log" 2>&1 &
 STACK=$!

@@ -3,9 +3,8 @@
 //! The pure parts ([`accept`], [`app_token`], [`decode`], [`ratelimit`], [`event`], [`client_addr`],
 //! [`limits`], [`error`]) are plain functions tested natively. The
 //! [`service`] module (WASI only) does the I/O around them: bounded body
-//! reads, and the client's record in the Dapr state store: the per-client
-//! rate limit, written in one transaction with each success's event, which
-//! Dapr's outbox publishes.
+//! reads, the client's record in the Dapr state store (the per-client rate
+//! limit), and each success's event, published through Dapr's outbox.
 
 pub mod accept;
 pub mod app_token;

@@ -1,8 +1,8 @@
-//! The grayscale **full service**, natively: the same core and the same two
+//! The grayscale **full service**, natively: the same core and the same
 //! calls to its own daprd per request as the wasm service
-//! (service-common/src/service/record.rs), the rate-limit read and one state
-//! transaction that counts the request and publishes its event through the
-//! outbox. `scripts/bench` runs it beside its own daprd (bench/dapr.yaml) to
+//! (service-common/src/service/record.rs): the client record's read and
+//! write (the rate limit), and for a success one state transaction that
+//! publishes its event through the outbox. `scripts/bench` runs it beside its own daprd (bench/dapr.yaml) to
 //! compare the wasm full service with it. The client is the TCP peer.
 //! Usage: native-service ADDR (DAPR_HTTP_PORT and DAPR_API_TOKEN from the
 //! environment, as the supervisor sets them)
@@ -26,7 +26,7 @@ fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:19102".into());
     let sidecar = format!(
         "127.0.0.1:{}",
-        std::env::var("DAPR_HTTP_PORT").unwrap_or_else(|_| "3520".into())
+        std::env::var("DAPR_HTTP_PORT").unwrap_or_else(|_| "3530".into())
     );
     let token = std::env::var("DAPR_API_TOKEN").unwrap_or_default();
     let listener = std::net::TcpListener::bind(&addr)?;
@@ -62,52 +62,45 @@ fn serve(dapr: &mut Sidecar, peer: &str, req: &Message) -> (u16, &'static str, V
             format!(r#"{{"error":"{code}","code":"{code}"}}"#).into_bytes(),
         )
     };
-    let Ok((previous, etag)) = dapr.read(peer) else {
-        return problem(503, "unavailable");
-    };
-    let (mut record, mut etag) = match check(previous, peer, now_ms(), policy) {
-        Decision::Allow(record) => (record, etag),
-        Decision::Deny(record, _) => {
-            let _ = dapr.save(&record, etag, policy);
-            return problem(429, "rate_limited");
-        }
-    };
-    let outcome = grayscale(&req.body, &ImageLimits::default());
-    let event = outcome.is_ok().then(|| Event {
-        event_id: event_id(now_ms(), u64::from(std::process::id()) ^ now_ms()),
-        event_ts: now_ms(),
-        op_type: "grayscale".into(),
-        input_size: req.body.len() as u64,
-    });
+    // The rate limit: read, decide, write back under the ETag read.
+    let mut admitted = false;
     for _ in 0..8 {
-        match dapr.commit(&record, etag.clone(), event.as_ref(), policy) {
-            Ok(Commit::Done) => {
-                return match outcome {
-                    Ok(out) => (200, out.content_type(), out.bytes),
-                    Err(e) => (e.status(), "application/json", e.to_json()),
-                };
-            }
-            Ok(Commit::Lost) => {
-                let Ok((previous, new_etag)) = dapr.read(peer) else {
-                    return problem(503, "unavailable");
-                };
-                match check(previous, peer, now_ms(), policy) {
-                    Decision::Allow(r) => (record, etag) = (r, new_etag),
-                    Decision::Deny(r, _) => {
-                        let _ = dapr.save(&r, new_etag, policy);
-                        return problem(429, "rate_limited");
-                    }
+        let Ok((previous, etag)) = dapr.read(peer) else {
+            return problem(503, "unavailable");
+        };
+        match check(previous, peer, now_ms(), policy) {
+            Decision::Allow(record) => match dapr.save(&record, etag, policy) {
+                Ok(true) => {
+                    admitted = true;
+                    break;
                 }
+                Ok(false) => continue,
+                Err(_) => return problem(503, "unavailable"),
+            },
+            Decision::Deny(record, _) => {
+                let _ = dapr.save(&record, etag, policy);
+                return problem(429, "rate_limited");
             }
-            Err(_) => return problem(503, "unavailable"),
         }
     }
-    problem(503, "unavailable")
-}
-
-enum Commit {
-    Done,
-    Lost,
+    if !admitted {
+        return problem(503, "unavailable");
+    }
+    match grayscale(&req.body, &ImageLimits::default()) {
+        Ok(out) => {
+            let event = Event {
+                event_id: event_id(now_ms(), u64::from(std::process::id()) ^ now_ms()),
+                event_ts: now_ms(),
+                op_type: "grayscale".into(),
+                input_size: req.body.len() as u64,
+            };
+            match dapr.publish(&event) {
+                Ok(()) => (200, out.content_type(), out.bytes),
+                Err(_) => problem(503, "unavailable"),
+            }
+        }
+        Err(e) => (e.status(), "application/json", e.to_json()),
+    }
 }
 
 /// A keep-alive HTTP/1.1 connection to daprd.
@@ -169,68 +162,56 @@ impl Sidecar {
         Ok(entry.map_or((None, None), |e| (Some(e.value), e.etag)))
     }
 
-    fn item(
-        record: &ClientRecord,
-        etag: Option<ETag>,
-        policy: RatePolicy,
-    ) -> SaveItem<serde_json::Value> {
-        SaveItem::new(
-            state_key(&record.address),
-            serde_json::to_value(record).unwrap_or_default(),
-        )
-        .etag(etag)
-        .options(StateOptions::first_write())
-        .ttl_seconds((policy.window_ms() / 1000).max(1) * 10)
-    }
-
+    /// Saves the record under `etag`; `Ok(false)` when it lost the race.
     fn save(
         &mut self,
         record: &ClientRecord,
         etag: Option<ETag>,
         policy: RatePolicy,
-    ) -> std::io::Result<()> {
-        let req = dapr::state::save_request(STORE, &[Self::item(record, etag, policy)])
-            .map_err(std::io::Error::other)?;
-        self.send(req).map(|_| ())
-    }
-
-    fn commit(
-        &mut self,
-        record: &ClientRecord,
-        etag: Option<ETag>,
-        event: Option<&Event>,
-        policy: RatePolicy,
-    ) -> std::io::Result<Commit> {
-        let item = Self::item(record, etag, policy);
-        let req = match event {
-            None => dapr::state::save_request(STORE, &[item]),
-            Some(event) => {
-                let projection = SaveItem::new(
-                    item.key.clone(),
-                    serde_json::to_value(event).unwrap_or_default(),
-                )
-                .outbox_projection();
-                transaction_request(
-                    STORE,
-                    &[
-                        TransactionOp::Upsert(item),
-                        TransactionOp::Upsert(projection),
-                    ],
-                )
-            }
-        }
-        .map_err(std::io::Error::other)?;
+    ) -> std::io::Result<bool> {
+        let item = SaveItem::new(state_key(&record.address), record)
+            .etag(etag)
+            .options(StateOptions::first_write())
+            .ttl_seconds((policy.window_ms() / 1000).max(1) * 10);
+        let req = dapr::state::save_request(STORE, &[item]).map_err(std::io::Error::other)?;
         let m = self.send(req)?;
         let status = status_of(&m);
         if (200..300).contains(&status) {
-            return Ok(Commit::Done);
+            return Ok(true);
         }
         if dapr::Error::from_response(status, &m.body).is_etag_mismatch() {
-            return Ok(Commit::Lost);
+            return Ok(false);
         }
         Err(std::io::Error::other(
             String::from_utf8_lossy(&m.body).into_owned(),
         ))
+    }
+
+    /// The event through the outbox: a marker with a TTL, and the event as
+    /// its projection, in one transaction.
+    fn publish(&mut self, event: &Event) -> std::io::Result<()> {
+        let key = format!("event:{}", event.event_id);
+        let json = |v: serde_json::Result<serde_json::Value>| v.map_err(std::io::Error::other);
+        let marker = SaveItem::new(key.as_str(), json(serde_json::to_value(event.event_ts))?)
+            .ttl_seconds(600);
+        let projection =
+            SaveItem::new(key.as_str(), json(serde_json::to_value(event))?).outbox_projection();
+        let req = transaction_request(
+            STORE,
+            &[
+                TransactionOp::Upsert(marker),
+                TransactionOp::Upsert(projection),
+            ],
+        )
+        .map_err(std::io::Error::other)?;
+        let m = self.send(req)?;
+        if (200..300).contains(&status_of(&m)) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(
+                String::from_utf8_lossy(&m.body).into_owned(),
+            ))
+        }
     }
 }
 

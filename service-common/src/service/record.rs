@@ -1,11 +1,20 @@
-//! The client's record in the state store: the per-client rate limit, and
+//! The client's record in the state store (the per-client rate limit), and
 //! the event of each success, published through Dapr's transactional outbox.
 //!
-//! Per request, two sidecar calls: [`Admission::admit`] reads the record and
-//! decides; [`Admission::commit`] writes it back with the request counted,
-//! and for a success, in the same transaction, the event as the record's
-//! outbox projection (statestore.yaml). Dapr publishes the event to topic
-//! `events` once the transaction commits, and never when it does not.
+//! Per successful request, three sidecar calls: [`Admission::admit`] reads
+//! the client's record and writes it back with the request counted, under
+//! the ETag it read; [`publish_event`] writes the event in one state
+//! transaction as an outbox projection, which Dapr publishes to topic
+//! `events` once the transaction commits (statestore.yaml).
+//!
+//! Why the record is not in that transaction: Dapr 1.18 publishes a
+//! transaction's message *before* the transaction commits, and when the
+//! transaction then fails (an ETag lost the race), its handler looks for the
+//! missing state in a loop whose backoff has no stop value
+//! (`pkg/runtime/pubsub/outbox.go`: an `ExponentialBackOff` literal without
+//! `Stop`, so after 10 s it retries with no delay): that sidecar then spins
+//! two cores at 100% for good. Measured here: 3 req/s instead of ~200. So
+//! the transaction that publishes carries no ETag and cannot lose a race.
 
 use super::{now_ms, state_store};
 use crate::ApiError;
@@ -17,75 +26,43 @@ use dapr::{Client, ETag, SaveItem, StateOptions};
 /// How often a write that lost the ETag race re-reads and decides again.
 const ATTEMPTS: usize = 8;
 
-/// A request the rate limit let in, not yet counted in the store.
-pub struct Admission {
-    address: String,
-    policy: RatePolicy,
-    record: ClientRecord,
-    etag: Option<ETag>,
-}
+/// How long the stored marker of an event stays (only the projection, the
+/// event itself, is published; the marker just must not pile up).
+const EVENT_MARKER_TTL_SECONDS: u64 = 600;
+
+/// A request the rate limit let in, already counted in the client's record.
+pub struct Admission;
 
 impl Admission {
-    /// Reads the client's record and applies `policy`. A refused request is
-    /// recorded (its time) and answered 429.
+    /// Reads the client's record, applies `policy` and writes the record
+    /// back under the ETag it read (first-write concurrency): of concurrent
+    /// requests of one client, a loser reads again and decides again, so
+    /// none slips past the limit. A refused request is recorded (its time)
+    /// and answered 429.
     pub async fn admit(dapr: &Client, address: &str, policy: RatePolicy) -> Result<Self, ApiError> {
-        let (previous, etag) = read(dapr, address).await?;
-        match check(previous, address, now_ms(), policy) {
-            Decision::Allow(record) => Ok(Self {
-                address: address.to_string(),
-                policy,
-                record,
-                etag,
-            }),
-            Decision::Deny(record, wait) => Err(refuse(dapr, &record, etag, policy, wait).await),
-        }
-    }
-
-    /// Counts the request in the client's record; with `event` (a success),
-    /// publishes it through the outbox in the same transaction.
-    ///
-    /// The write carries the ETag read by [`Admission::admit`], so of two
-    /// concurrent requests of one client only one is counted at a time: the
-    /// other reads again and decides again, and may then be refused (429)
-    /// although its work is done. A store or broker that cannot take the
-    /// transaction is a 503: no success is answered without its event.
-    pub async fn commit(mut self, dapr: &Client, event: Option<Event>) -> Result<(), ApiError> {
         let store = state_store();
-        let key = state_key(&self.address);
         for _ in 0..ATTEMPTS {
-            let item = SaveItem::new(key.as_str(), json(&self.record)?)
-                .etag(self.etag.clone())
-                .options(StateOptions::first_write())
-                .ttl_seconds(ttl_seconds(self.policy));
-            let written = match &event {
-                None => dapr.save_state(&store, &[item]).await,
-                Some(event) => {
-                    let projection = SaveItem::new(key.as_str(), json(event)?).outbox_projection();
-                    dapr.transact_state(
-                        &store,
-                        &[
-                            TransactionOp::Upsert(item),
-                            TransactionOp::Upsert(projection),
-                        ],
-                    )
+            let (previous, etag) = read(dapr, address).await?;
+            match check(previous, address, now_ms(), policy) {
+                Decision::Allow(record) => match dapr
+                    .save_state(&store, &[item(&record, etag, policy)])
                     .await
-                }
-            };
-            match written {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_etag_mismatch() => {
-                    let (previous, etag) = read(dapr, &self.address).await?;
-                    match check(previous, &self.address, now_ms(), self.policy) {
-                        Decision::Allow(record) => (self.record, self.etag) = (record, etag),
-                        Decision::Deny(record, wait) => {
-                            return Err(refuse(dapr, &record, etag, self.policy, wait).await);
-                        }
+                {
+                    Ok(()) => return Ok(Self),
+                    Err(e) if e.is_etag_mismatch() => continue, // lost the race: re-read
+                    Err(e) => return Err(state_unavailable(e)),
+                },
+                Decision::Deny(record, wait) => {
+                    match dapr
+                        .save_state(&store, &[item(&record, etag, policy)])
+                        .await
+                    {
+                        Ok(()) => {}
+                        Err(e) if e.is_etag_mismatch() => {} // a newer record is there
+                        Err(e) => eprintln!("refused request of {address} not recorded: {e}"),
                     }
+                    return Err(ApiError::RateLimited { retry_after: wait });
                 }
-                Err(e) if event.is_some() => {
-                    return Err(ApiError::unavailable("the event log", e));
-                }
-                Err(e) => return Err(state_unavailable(e)),
             }
         }
         Err(ApiError::unavailable(
@@ -93,6 +70,26 @@ impl Admission {
             format!("client record still contended after {ATTEMPTS} attempts"),
         ))
     }
+}
+
+/// Publishes `event` through the outbox: one transaction that stores a small
+/// marker under `event:<id>` (with a TTL) and, as its outbox projection, the
+/// event, which is what Dapr publishes. A store or broker that cannot take
+/// it is a 503: no success is answered without its event.
+pub async fn publish_event(dapr: &Client, event: &Event) -> Result<(), ApiError> {
+    let key = format!("event:{}", event.event_id);
+    let marker =
+        SaveItem::new(key.as_str(), json(&event.event_ts)?).ttl_seconds(EVENT_MARKER_TTL_SECONDS);
+    let projection = SaveItem::new(key.as_str(), json(event)?).outbox_projection();
+    dapr.transact_state(
+        &state_store(),
+        &[
+            TransactionOp::Upsert(marker),
+            TransactionOp::Upsert(projection),
+        ],
+    )
+    .await
+    .map_err(|e| ApiError::unavailable("the event log", e))
 }
 
 /// A new event for a success of `op_type` with `input_size` bytes of input.
@@ -126,30 +123,13 @@ async fn read(
     })
 }
 
-/// Records a refused request's time (best effort: it changes no count) and
-/// builds its 429.
-async fn refuse(
-    dapr: &Client,
-    record: &ClientRecord,
-    etag: Option<ETag>,
-    policy: RatePolicy,
-    wait: u64,
-) -> ApiError {
-    let item = SaveItem::new(state_key(&record.address), record)
+/// The record's write: under `etag` (or insert-only), expiring ten windows
+/// after its last write.
+fn item(record: &ClientRecord, etag: Option<ETag>, policy: RatePolicy) -> SaveItem<&ClientRecord> {
+    SaveItem::new(state_key(&record.address), record)
         .etag(etag)
         .options(StateOptions::first_write())
-        .ttl_seconds(ttl_seconds(policy));
-    match dapr.save_state(&state_store(), &[item]).await {
-        Ok(()) => {}
-        Err(e) if e.is_etag_mismatch() => {} // a newer record is there
-        Err(e) => eprintln!("refused request of {} not recorded: {e}", record.address),
-    }
-    ApiError::RateLimited { retry_after: wait }
-}
-
-/// Records outlive their window tenfold, then the store drops them.
-fn ttl_seconds(policy: RatePolicy) -> u64 {
-    (policy.window_ms() / 1000).max(1) * 10
+        .ttl_seconds((policy.window_ms() / 1000).max(1) * 10)
 }
 
 /// One JSON type for both items of the transaction.

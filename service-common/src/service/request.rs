@@ -1,6 +1,6 @@
 //! The request path both image services share.
 
-use super::{Admission, caller, new_event, read_body};
+use super::{Admission, caller, new_event, publish_event, read_body};
 use crate::ApiError;
 use crate::ratelimit::RatePolicy;
 use dapr::Client;
@@ -17,31 +17,23 @@ pub struct ImageRequest {
     /// The limits it was read with, for decoding.
     pub limits: crate::ImageLimits,
     dapr: Client,
-    admission: Admission,
 }
 
 impl ImageRequest {
-    /// Rate-limits the caller, then reads the body within `MAX_BODY_BYTES`
-    /// (a body refused there still counts against the caller's limit).
+    /// Rate-limits the caller (the request is counted), then reads the body
+    /// within `MAX_BODY_BYTES`.
     pub async fn accept(req: wstd::http::Request<Body>) -> Result<Self, ApiError> {
         let limits = crate::ImageLimits::from_env();
         let policy = RatePolicy::from_lookup(|k| std::env::var(k).ok());
         let (parts, body) = req.into_parts();
         let dapr = Client::from_env().map_err(|e| ApiError::unavailable("the Dapr sidecar", e))?;
-        let admission = Admission::admit(&dapr, &caller(&parts.headers), policy).await?;
-        let body = match read_body(&parts.headers, body, limits.max_body_bytes).await {
-            Ok(body) => body,
-            Err(e) => {
-                admission.commit(&dapr, None).await?;
-                return Err(e);
-            }
-        };
+        Admission::admit(&dapr, &caller(&parts.headers), policy).await?;
+        let body = read_body(&parts.headers, body, limits.max_body_bytes).await?;
         Ok(Self {
             headers: parts.headers,
             body,
             limits,
             dapr,
-            admission,
         })
     }
 
@@ -52,19 +44,18 @@ impl ImageRequest {
             .and_then(|v| v.to_str().ok())
     }
 
-    /// Counts the request against the caller's limit, and for a success
-    /// publishes its `op_type` event in the same state transaction (see
-    /// [`Admission::commit`]). Call it with the work's outcome, before
-    /// answering: a success is only answered once its event is recorded.
+    /// For a success, publishes its `op_type` event through the outbox (see
+    /// [`publish_event`]). Call it with the work's outcome, before answering:
+    /// a success is only answered once its event is recorded (else 503).
     pub async fn finish<T, E: From<ApiError>>(
         self,
         op_type: &str,
         outcome: Result<T, E>,
     ) -> Result<T, E> {
-        let event = outcome
-            .is_ok()
-            .then(|| new_event(op_type, self.body.len() as u64));
-        self.admission.commit(&self.dapr, event).await?;
+        if outcome.is_ok() {
+            let event = new_event(op_type, self.body.len() as u64);
+            publish_event(&self.dapr, &event).await?;
+        }
         outcome
     }
 }

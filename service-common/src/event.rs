@@ -16,6 +16,29 @@ pub struct Event {
     pub input_size: u64,
 }
 
+/// How long the stored marker of a published event stays: only its
+/// projection, the event itself, is published; the marker must not pile up.
+pub const EVENT_MARKER_TTL_SECONDS: u64 = 600;
+
+/// The state transaction that publishes `event` through Dapr's outbox: a
+/// small marker under `event:<id>` (with a TTL) and, as its
+/// `outbox.projection`, the event, which is what gets published. It carries
+/// no ETag, so it cannot lose a race (see `service::record` for why that
+/// matters with daprd 1.18.3).
+pub fn outbox_transaction(
+    event: &Event,
+) -> serde_json::Result<[dapr::state::TransactionOp<serde_json::Value>; 2]> {
+    use dapr::{SaveItem, state::TransactionOp};
+    let key = format!("event:{}", event.event_id);
+    let marker = SaveItem::new(key.as_str(), serde_json::to_value(event.event_ts)?)
+        .ttl_seconds(EVENT_MARKER_TTL_SECONDS);
+    let projection = SaveItem::new(key.as_str(), serde_json::to_value(event)?).outbox_projection();
+    Ok([
+        TransactionOp::Upsert(marker),
+        TransactionOp::Upsert(projection),
+    ])
+}
+
 /// A unique event id from the time and random bits.
 pub fn event_id(now_ms: u64, random: u64) -> String {
     format!("{now_ms:x}-{random:016x}")
@@ -32,6 +55,23 @@ mod tests {
             op_type: "grayscale".into(),
             input_size: 2,
         }
+    }
+
+    #[test]
+    fn the_outbox_transaction_stores_a_marker_and_publishes_the_event() {
+        let ops = outbox_transaction(&ev("x")).expect("ops");
+        let req = dapr::state::transaction_request("statestore", &ops).expect("req");
+        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
+        assert_eq!(
+            body["operations"],
+            serde_json::json!([
+                {"operation": "upsert", "request": {"key": "event:x", "value": 1,
+                    "metadata": {"ttlInSeconds": "600"}}},
+                {"operation": "upsert", "request": {"key": "event:x",
+                    "value": {"event_id": "x", "event_ts": 1, "op_type": "grayscale", "input_size": 2},
+                    "metadata": {"contentType": "application/json", "outbox.projection": "true"}}}
+            ])
+        );
     }
 
     #[test]

@@ -129,6 +129,20 @@ pub fn check(
     })
 }
 
+/// The write of a client's record: under the ETag it was read with (or
+/// insert-only, for a new client), so of two concurrent writers one loses;
+/// it expires ten windows after its last write.
+pub fn record_item(
+    record: &ClientRecord,
+    etag: Option<dapr::ETag>,
+    policy: RatePolicy,
+) -> dapr::SaveItem<&ClientRecord> {
+    dapr::SaveItem::new(state_key(&record.address), record)
+        .etag(etag)
+        .options(dapr::StateOptions::first_write())
+        .ttl_seconds((policy.window_ms() / 1000).max(1) * 10)
+}
+
 /// State key for a client. Dapr prefixes keys with the app id, and refuses
 /// `||` in keys.
 pub fn state_key(address: &str) -> String {

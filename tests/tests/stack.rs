@@ -383,23 +383,10 @@ fn a_killed_sidecar_comes_back_with_its_app_and_the_stack_serves_again() {
 
 #[test]
 fn database_outage_is_503_and_recovers_by_itself() {
-    let db = root().join("scripts/db");
-    assert!(
-        Command::new(&db)
-            .arg("stop")
-            .status()
-            .expect("db stop")
-            .success()
-    );
+    script("db", &["stop"]);
     let r = get(&format!("{EVENTS}/events?limit=1"));
     r.assert_error(503, "unavailable");
-    assert!(
-        Command::new(&db)
-            .arg("start")
-            .status()
-            .expect("db start")
-            .success()
-    );
+    script("db", &["start"]);
     wait_until(
         Duration::from_secs(30),
         "events-service to reconnect",

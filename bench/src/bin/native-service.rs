@@ -8,12 +8,14 @@
 //! environment, as the supervisor sets them)
 
 use bench::{Message, read_message, write_response};
+use dapr::ETag;
 use dapr::request::DaprRequest;
-use dapr::state::{TransactionOp, get_request, transaction_request};
-use dapr::{ETag, SaveItem, StateOptions};
+use dapr::state::{get_request, transaction_request};
 use image_api_grayscale::{ImageLimits, Problem, grayscale};
-use service_common::event::{Event, event_id};
-use service_common::ratelimit::{ClientRecord, Decision, RatePolicy, check, state_key};
+use service_common::event::{Event, event_id, outbox_transaction};
+use service_common::ratelimit::{
+    ClientRecord, Decision, RatePolicy, check, record_item, state_key,
+};
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,7 +40,7 @@ fn main() -> std::io::Result<()> {
             let peer = stream.peer_addr()?.ip().to_string();
             let mut w = stream.try_clone()?;
             let mut r = BufReader::new(stream);
-            let mut dapr = Sidecar::connect(&sidecar, token)?;
+            let mut dapr = Sidecar::new(&sidecar, token);
             while let Some(req) = read_message(&mut r)? {
                 let (status, content_type, body) = if req.start.starts_with("GET /healthz") {
                     (200, "application/json", br#"{"status":"ok"}"#.to_vec())
@@ -111,12 +113,13 @@ struct Sidecar {
 }
 
 impl Sidecar {
-    fn connect(addr: &str, token: String) -> std::io::Result<Self> {
-        Ok(Self {
+    /// Connects on first use, and again after daprd closed the connection.
+    fn new(addr: &str, token: String) -> Self {
+        Self {
             addr: addr.to_string(),
             token,
             conn: None,
-        })
+        }
     }
 
     fn send(&mut self, req: DaprRequest) -> std::io::Result<Message> {
@@ -169,11 +172,8 @@ impl Sidecar {
         etag: Option<ETag>,
         policy: RatePolicy,
     ) -> std::io::Result<bool> {
-        let item = SaveItem::new(state_key(&record.address), record)
-            .etag(etag)
-            .options(StateOptions::first_write())
-            .ttl_seconds((policy.window_ms() / 1000).max(1) * 10);
-        let req = dapr::state::save_request(STORE, &[item]).map_err(std::io::Error::other)?;
+        let req = dapr::state::save_request(STORE, &[record_item(record, etag, policy)])
+            .map_err(std::io::Error::other)?;
         let m = self.send(req)?;
         let status = status_of(&m);
         if (200..300).contains(&status) {
@@ -187,23 +187,10 @@ impl Sidecar {
         ))
     }
 
-    /// The event through the outbox: a marker with a TTL, and the event as
-    /// its projection, in one transaction.
+    /// The event through the outbox, as the wasm service sends it.
     fn publish(&mut self, event: &Event) -> std::io::Result<()> {
-        let key = format!("event:{}", event.event_id);
-        let json = |v: serde_json::Result<serde_json::Value>| v.map_err(std::io::Error::other);
-        let marker = SaveItem::new(key.as_str(), json(serde_json::to_value(event.event_ts))?)
-            .ttl_seconds(600);
-        let projection =
-            SaveItem::new(key.as_str(), json(serde_json::to_value(event))?).outbox_projection();
-        let req = transaction_request(
-            STORE,
-            &[
-                TransactionOp::Upsert(marker),
-                TransactionOp::Upsert(projection),
-            ],
-        )
-        .map_err(std::io::Error::other)?;
+        let ops = outbox_transaction(event).map_err(std::io::Error::other)?;
+        let req = transaction_request(STORE, &ops).map_err(std::io::Error::other)?;
         let m = self.send(req)?;
         if (200..300).contains(&status_of(&m)) {
             Ok(())

@@ -8,7 +8,7 @@ pub mod record;
 pub mod request;
 pub mod respond;
 
-pub use record::{Admission, new_event, publish_event};
+pub use record::{admit, new_event, publish_event};
 pub use request::ImageRequest;
 pub use respond::{bytes_response, caller, error_response, json_response, read_body};
 

@@ -1,9 +1,9 @@
 //! The client's record in the state store (the per-client rate limit), and
 //! the event of each success, published through Dapr's transactional outbox.
 //!
-//! Per successful request, three sidecar calls: [`Admission::admit`] reads
-//! the client's record and writes it back with the request counted, under
-//! the ETag it read; [`publish_event`] writes the event in one state
+//! Per successful request, three sidecar calls: [`admit`] reads the client's
+//! record and writes it back with the request counted, under the ETag it
+//! read; [`publish_event`] writes the event in one state
 //! transaction as an outbox projection, which Dapr publishes to topic
 //! `events` once the transaction commits (statestore.yaml).
 //!
@@ -18,78 +18,61 @@
 
 use super::{now_ms, state_store};
 use crate::ApiError;
-use crate::event::{Event, event_id};
-use crate::ratelimit::{ClientRecord, Decision, RatePolicy, check, state_key};
-use dapr::state::TransactionOp;
-use dapr::{Client, ETag, SaveItem, StateOptions};
+use crate::event::{Event, event_id, outbox_transaction};
+use crate::ratelimit::{ClientRecord, Decision, RatePolicy, check, record_item, state_key};
+use dapr::{Client, ETag};
 
 /// How often a write that lost the ETag race re-reads and decides again.
 const ATTEMPTS: usize = 8;
 
-/// How long the stored marker of an event stays (only the projection, the
-/// event itself, is published; the marker just must not pile up).
-const EVENT_MARKER_TTL_SECONDS: u64 = 600;
-
-/// A request the rate limit let in, already counted in the client's record.
-pub struct Admission;
-
-impl Admission {
-    /// Reads the client's record, applies `policy` and writes the record
-    /// back under the ETag it read (first-write concurrency): of concurrent
-    /// requests of one client, a loser reads again and decides again, so
-    /// none slips past the limit. A refused request is recorded (its time)
-    /// and answered 429.
-    pub async fn admit(dapr: &Client, address: &str, policy: RatePolicy) -> Result<Self, ApiError> {
-        let store = state_store();
-        for _ in 0..ATTEMPTS {
-            let (previous, etag) = read(dapr, address).await?;
-            match check(previous, address, now_ms(), policy) {
-                Decision::Allow(record) => match dapr
-                    .save_state(&store, &[item(&record, etag, policy)])
+/// Reads the client's record, applies `policy` and writes the record back
+/// with the request counted, under the ETag it read (first-write
+/// concurrency): of concurrent requests of one client, a loser reads again
+/// and decides again, so none slips past the limit. A refused request is
+/// recorded (its time) and answered 429.
+pub async fn admit(dapr: &Client, address: &str, policy: RatePolicy) -> Result<(), ApiError> {
+    let store = state_store();
+    for _ in 0..ATTEMPTS {
+        let (previous, etag) = read(dapr, address).await?;
+        match check(previous, address, now_ms(), policy) {
+            Decision::Allow(record) => {
+                match dapr
+                    .save_state(&store, &[record_item(&record, etag, policy)])
                     .await
                 {
-                    Ok(()) => return Ok(Self),
+                    Ok(()) => return Ok(()),
                     Err(e) if e.is_etag_mismatch() => continue, // lost the race: re-read
                     Err(e) => return Err(state_unavailable(e)),
-                },
-                Decision::Deny(record, wait) => {
-                    match dapr
-                        .save_state(&store, &[item(&record, etag, policy)])
-                        .await
-                    {
-                        Ok(()) => {}
-                        Err(e) if e.is_etag_mismatch() => {} // a newer record is there
-                        Err(e) => eprintln!("refused request of {address} not recorded: {e}"),
-                    }
-                    return Err(ApiError::RateLimited { retry_after: wait });
                 }
             }
+            Decision::Deny(record, wait) => {
+                match dapr
+                    .save_state(&store, &[record_item(&record, etag, policy)])
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(e) if e.is_etag_mismatch() => {} // a newer record is there
+                    Err(e) => eprintln!("refused request of {address} not recorded: {e}"),
+                }
+                return Err(ApiError::RateLimited { retry_after: wait });
+            }
         }
-        Err(ApiError::unavailable(
-            "the state store",
-            format!("client record still contended after {ATTEMPTS} attempts"),
-        ))
     }
+    Err(ApiError::unavailable(
+        "the state store",
+        format!("client record still contended after {ATTEMPTS} attempts"),
+    ))
 }
 
-/// Publishes `event` through the outbox: one transaction that stores a small
-/// marker under `event:<id>` (with a TTL) and, as its outbox projection, the
-/// event, which is what Dapr publishes. A store or broker that cannot take
-/// it is a 503: no success is answered without its event.
+/// Publishes `event` through the outbox ([`outbox_transaction`]). A store
+/// or broker that cannot take it is a 503: no success is answered without
+/// its event.
 pub async fn publish_event(dapr: &Client, event: &Event) -> Result<(), ApiError> {
-    let key = format!("event:{}", event.event_id);
-    let marker =
-        SaveItem::new(key.as_str(), json(&event.event_ts)?).ttl_seconds(EVENT_MARKER_TTL_SECONDS);
-    let projection = SaveItem::new(key.as_str(), json(event)?).outbox_projection();
-    dapr.transact_state(
-        &state_store(),
-        &[
-            TransactionOp::Upsert(marker),
-            TransactionOp::Upsert(projection),
-        ],
-    )
-    .await
-    .map_err(|e| ApiError::unavailable("the event log", e))
+    let ops = outbox_transaction(event)
+        .map_err(|e| ApiError::internal(format!("encoding the event: {e}")))?;
+    dapr.transact_state(&state_store(), &ops)
+        .await
+        .map_err(|e| ApiError::unavailable("the event log", e))
 }
 
 /// A new event for a success of `op_type` with `input_size` bytes of input.
@@ -121,21 +104,6 @@ async fn read(
         Some(e) => (Some(e.value), e.etag),
         None => (None, None),
     })
-}
-
-/// The record's write: under `etag` (or insert-only), expiring ten windows
-/// after its last write.
-fn item(record: &ClientRecord, etag: Option<ETag>, policy: RatePolicy) -> SaveItem<&ClientRecord> {
-    SaveItem::new(state_key(&record.address), record)
-        .etag(etag)
-        .options(StateOptions::first_write())
-        .ttl_seconds((policy.window_ms() / 1000).max(1) * 10)
-}
-
-/// One JSON type for both items of the transaction.
-fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(value)
-        .map_err(|e| ApiError::internal(format!("encoding a state item: {e}")))
 }
 
 fn state_unavailable(e: dapr::Error) -> ApiError {

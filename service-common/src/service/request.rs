@@ -1,6 +1,6 @@
 //! The request path both image services share.
 
-use super::{Admission, caller, new_event, publish_event, read_body};
+use super::{admit, caller, new_event, publish_event, read_body};
 use crate::ApiError;
 use crate::ratelimit::RatePolicy;
 use dapr::Client;
@@ -27,7 +27,7 @@ impl ImageRequest {
         let policy = RatePolicy::from_lookup(|k| std::env::var(k).ok());
         let (parts, body) = req.into_parts();
         let dapr = Client::from_env().map_err(|e| ApiError::unavailable("the Dapr sidecar", e))?;
-        Admission::admit(&dapr, &caller(&parts.headers), policy).await?;
+        admit(&dapr, &caller(&parts.headers), policy).await?;
         let body = read_body(&parts.headers, body, limits.max_body_bytes).await?;
         Ok(Self {
             headers: parts.headers,

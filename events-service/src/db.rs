@@ -42,7 +42,13 @@ pub fn configure(url: &str) -> Result<(), ApiError> {
             "the URL from the secret store is not a valid mysql:// URL",
         )
     })?;
-    let opts = OptsBuilder::from_opts(opts)
+    let mut builder = OptsBuilder::from_opts(opts);
+    // The guest makes no name lookups (host.toml): where the database is
+    // reached by name (a Kubernetes Service), DB_HOST gives its IP.
+    if let Some(host) = std::env::var("DB_HOST").ok().filter(|h| !h.is_empty()) {
+        builder = builder.ip_or_hostname(host);
+    }
+    let opts = builder
         .pool_opts(
             PoolOpts::default().with_constraints(PoolConstraints::new(0, 2).unwrap_or_default()),
         )

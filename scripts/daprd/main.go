@@ -19,9 +19,11 @@ import (
 	bindingsredis "github.com/dapr/components-contrib/bindings/redis"
 	configredis "github.com/dapr/components-contrib/configuration/redis"
 	lockredis "github.com/dapr/components-contrib/lock/redis"
+	nrkubernetes "github.com/dapr/components-contrib/nameresolution/kubernetes"
 	"github.com/dapr/components-contrib/nameresolution/sqlite"
 	pubsubmem "github.com/dapr/components-contrib/pubsub/in-memory"
 	pubsubredis "github.com/dapr/components-contrib/pubsub/redis"
+	secretkubernetes "github.com/dapr/components-contrib/secretstores/kubernetes"
 	"github.com/dapr/components-contrib/secretstores/local/env"
 	"github.com/dapr/components-contrib/secretstores/local/file"
 	statemem "github.com/dapr/components-contrib/state/in-memory"
@@ -44,6 +46,8 @@ func init() {
 	stateLoader.DefaultRegistry.RegisterComponent(stateredis.NewRedisStateStore, "redis")
 	secretstoresLoader.DefaultRegistry.RegisterComponent(file.NewLocalSecretStore, "local.file")
 	secretstoresLoader.DefaultRegistry.RegisterComponent(env.NewEnvSecretStore, "local.env")
+	// On Kubernetes (deploy/): Secrets, and app ids resolved through Services.
+	secretstoresLoader.DefaultRegistry.RegisterComponent(secretkubernetes.NewKubernetesSecretStore, "kubernetes")
 	pubsubLoader.DefaultRegistry.RegisterComponent(pubsubmem.New, "in-memory")
 	pubsubLoader.DefaultRegistry.RegisterComponent(pubsubredis.NewRedisStreams, "redis")
 	bindingsLoader.DefaultRegistry.RegisterOutputBinding(localstorage.NewLocalStorage, "localstorage")
@@ -55,6 +59,7 @@ func init() {
 	// mDNS does not work on a loopback-only host; sqlite resolves app ids
 	// from a file shared by all sidecars.
 	nrLoader.DefaultRegistry.RegisterComponent(sqlite.NewResolver, "sqlite")
+	nrLoader.DefaultRegistry.RegisterComponent(nrkubernetes.NewResolver, "kubernetes")
 }
 
 func main() {

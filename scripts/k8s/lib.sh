@@ -1,0 +1,18 @@
+# Shared by scripts/k8s/*: sourced, not run.
+# shellcheck shell=bash
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+K8S_VERSION=v1.37.2     # scripts/k8s/kubernetes/go.mod
+HELM_VERSION=v3.22.0    # scripts/k8s/helm/go.mod
+COREDNS_VERSION=1.15.0  # scripts/k8s/coredns/go.mod
+PAUSE_TAG=1
+# Local image names: no registry serves them; the cluster gets them imported.
+IMAGE_REPO=localhost/dapr-wasi
+DAPR_IMAGE_REPO=localhost/dapr
+APP_TAG=0.1.0
+IMAGES="$CACHE/images"
+# The tools, outside the clone: Kubernetes takes ~11 minutes to build cold.
+K8S_BIN="${XDG_CACHE_HOME:-${HOME:-$ROOT}/.cache}/wasm-dapr-k8s/bin"
+# The test cluster's network namespace and cgroup (scripts/k8s/cluster).
+K8S_NETNS=dapr-wasi-k8s
+K8S_CGROUP=dapr-wasi-k8s

@@ -30,10 +30,6 @@ Call: include "dapr-wasi.generated" (dict "ctx" $ "name" "redis" "key" "password
 {{- if .Values.redis.deploy -}}redis{{- else -}}{{ required "redis.existingSecret is required when redis.deploy is false" .Values.redis.existingSecret }}{{- end -}}
 {{- end }}
 
-{{/* The Secret holding the events database URL (key `events-db-url`). */}}
-{{- define "dapr-wasi.dbSecret" -}}
-{{- if .Values.mariadb.deploy -}}events-db-url{{- else -}}{{ required "mariadb.existingSecret is required when mariadb.deploy is false" .Values.mariadb.existingSecret }}{{- end -}}
-{{- end }}
 
 {{/* A restricted container security context: what every container here runs with. */}}
 {{- define "dapr-wasi.containerSecurity" -}}

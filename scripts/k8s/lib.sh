@@ -11,7 +11,7 @@ IMAGE_REPO=localhost/dapr-wasi
 DAPR_IMAGE_REPO=localhost/dapr
 APP_TAG=0.1.0
 IMAGES="$CACHE/images"
-# The tools, outside the clone: Kubernetes takes ~11 minutes to build cold.
+# The tools, outside the clone: Kubernetes takes ~9 minutes to build cold.
 K8S_BIN="${XDG_CACHE_HOME:-${HOME:-$ROOT}/.cache}/wasm-dapr-k8s/bin"
 # The test cluster's network namespace and cgroup (scripts/k8s/cluster).
 K8S_NETNS=dapr-wasi-k8s

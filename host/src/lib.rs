@@ -1,13 +1,16 @@
 //! wasm-host's pure core, unit-tested natively: the manifest that says what a
 //! service may touch, and the rules the host applies with it (which client a
-//! request is from, which outbound requests and sockets are allowed).
+//! request is from, which outbound requests and sockets are allowed), and
+//! what it does against hostile clients (`guard`, `buffer`).
 //! `main.rs` wires them into wasmtime.
 
+pub mod buffer;
 pub mod forwarded;
+pub mod guard;
 pub mod manifest;
 
 pub use forwarded::{client_of, forwarded_value, set_client};
-pub use manifest::{Capabilities, Limits, Manifest};
+pub use manifest::{Capabilities, Limits, Manifest, Plan};
 
 use std::net::SocketAddr;
 

@@ -43,6 +43,11 @@ fn invalid(e: impl std::fmt::Display) -> ApiError {
 
 /// Sniffs the format and checks the declared dimensions without decoding pixels.
 pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ApiError> {
+    probe_pixels(&crate::png_meta::pixels_only(bytes)?, limits)
+}
+
+/// `probe` of bytes whose metadata is already dealt with.
+fn probe_pixels(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::EmptyBody);
     }
@@ -92,8 +97,11 @@ pub fn check_dimensions(width: u32, height: u32, limits: &ImageLimits) -> Result
 
 /// Probes, then decodes a still image (the first frame of a GIF).
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<(ImageInfo, DynamicImage), ApiError> {
-    let info = probe(bytes, limits)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), info.format);
+    // A PNG's compressed metadata is checked and dropped first: the decoder
+    // would inflate it whole (png_meta.rs).
+    let bytes = crate::png_meta::pixels_only(bytes)?;
+    let info = probe_pixels(&bytes, limits)?;
+    let mut reader = ImageReader::with_format(Cursor::new(&bytes[..]), info.format);
     reader.limits(decoder_limits(limits));
     let img = reader.decode().map_err(map_decode_error)?;
     Ok((info, img))
@@ -138,6 +146,130 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
 /// Test code only: the crate's own tests, and others with `test-util`.
 #[cfg(any(test, feature = "test-util"))]
 pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
+    png_with(
+        width,
+        height,
+        &[],
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    )
+}
+
+/// A zlib stream of `count` x `unit` zeros, as a compressor makes it (about
+/// 1 KB per MiB), built in milliseconds: each unit is compressed once and
+/// repeated. A sync flush ends each byte-aligned, and after the first unit
+/// the window is all zeros, so the same blocks decode the same anywhere.
+#[cfg(any(test, feature = "test-util"))]
+pub fn zlib_zeros(unit: usize, count: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let zeros = vec![0u8; unit];
+    let mut z = Compress::new(Compression::best(), true);
+    let mut stream = Vec::with_capacity(unit / 256 + 1024);
+    let mut again = Vec::with_capacity(unit / 256 + 1024);
+    let sync = FlushCompress::Sync;
+    let ok = z.compress_vec(&zeros, &mut stream, sync).is_ok()
+        && z.compress_vec(&zeros, &mut again, sync).is_ok();
+    assert!(ok && z.total_in() == 2 * unit as u64, "deflate");
+    for _ in 1..count {
+        stream.extend_from_slice(&again);
+    }
+    stream.extend_from_slice(&[0x03, 0x00]); // the final block: empty
+    let total = (unit as u64) * (count as u64);
+    let adler = 1 | (((total % 65_521) as u32) << 16);
+    stream.extend_from_slice(&adler.to_be_bytes());
+    stream
+}
+
+/// The heaviest PNG for its size: `width` x `height` of 16-bit RGBA (8
+/// bytes a pixel decoded), all zero, in a few hundred KB.
+#[cfg(any(test, feature = "test-util"))]
+pub fn heavy_png(width: u32, height: u32) -> Vec<u8> {
+    let row = 1 + 8 * width as usize; // filter byte, then the pixels
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[16, 6, 0, 0, 0]); // 16-bit RGBA
+    push_chunk(&mut out, b"IHDR", &ihdr);
+    push_chunk(&mut out, b"IDAT", &zlib_zeros(row, height as usize));
+    push_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A `width` x `height` 8-bit grayscale PNG of noise: it compresses to
+/// nothing, so its grayscale answer is as large as the upload. Stored
+/// (uncompressed) deflate blocks, so it is made quickly even unoptimized.
+#[cfg(any(test, feature = "test-util"))]
+pub fn noise_png(width: u32, height: u32, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut raw = Vec::with_capacity((width as usize + 1) * height as usize);
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as u8
+    };
+    for _ in 0..height {
+        // Filter byte "none", then the row.
+        raw.extend(std::iter::once(0).chain((0..width).map(|_| next())));
+    }
+    let mut z = vec![0x78, 0x01];
+    let blocks = raw.chunks(65_535);
+    let last = blocks.len().saturating_sub(1);
+    for (i, block) in blocks.enumerate() {
+        z.push(u8::from(i == last));
+        let len = block.len() as u16;
+        z.extend_from_slice(&len.to_le_bytes());
+        z.extend_from_slice(&(!len).to_le_bytes());
+        z.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grayscale
+    push_chunk(&mut out, b"IHDR", &ihdr);
+    push_chunk(&mut out, b"IDAT", &z);
+    push_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A valid 1x1 RGB PNG with `extra` chunks between IHDR and IDAT.
+#[cfg(any(test, feature = "test-util"))]
+pub fn tiny_png_with(extra: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let idat = z
+        .write_all(&[0, 200, 100, 50])
+        .and_then(|()| z.finish())
+        .unwrap_or_default();
+    png_with(1, 1, extra, &idat)
+}
+
+#[cfg(any(test, feature = "test-util"))]
+fn png_with(width: u32, height: u32, extra: &[(&[u8; 4], &[u8])], idat: &[u8]) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    push_chunk(&mut out, b"IHDR", &ihdr);
+    for (kind, data) in extra {
+        push_chunk(&mut out, kind, data);
+    }
+    push_chunk(&mut out, b"IDAT", idat);
+    push_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// Appends one PNG chunk (length, type, data, CRC).
+#[cfg(any(test, feature = "test-util"))]
+pub fn push_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     fn crc32(bytes: &[u8]) -> u32 {
         let mut crc = 0xFFFF_FFFFu32;
         for &b in bytes {
@@ -152,26 +284,11 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
         }
         !crc
     }
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut body = kind.to_vec();
-        body.extend_from_slice(data);
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32(&body).to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    chunk(&mut out, b"IEND", &[]);
-    out
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
 }
 
 fn map_decode_error(e: image::ImageError) -> ApiError {
@@ -291,6 +408,23 @@ mod tests {
             decode_gif_frames(&gif, &small).err().map(|e| e.code()),
             Some("image_too_large")
         );
+    }
+
+    #[test]
+    fn the_heavy_test_png_decodes_to_what_it_declares() {
+        let png = heavy_png(300, 200);
+        assert!(png.len() < 10_000, "{} bytes", png.len());
+        let (info, img) = decode(&png, &ImageLimits::default()).expect("decodes");
+        assert_eq!((info.width, info.height), (300, 200));
+        assert_eq!(img.color(), image::ColorType::Rgba16);
+    }
+
+    #[test]
+    fn the_noise_test_png_decodes() {
+        let png = noise_png(300, 70_000 / 300, 7);
+        let (info, img) = decode(&png, &ImageLimits::default()).expect("decodes");
+        assert_eq!((info.width, info.height), (300, 233));
+        assert_eq!(img.color(), image::ColorType::L8);
     }
 
     #[test]

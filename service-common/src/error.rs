@@ -133,6 +133,8 @@ pub enum ApiError {
         /// Bytes.
         limit: usize,
     },
+    /// 431 `headers_too_large`: a sidecar refused the URL or headers.
+    HeadersTooLarge,
     /// 415 `unsupported_media_type`: what was expected.
     UnsupportedMediaType(String),
     /// 422 `invalid_image`: the decoder's reason (about the bytes sent).
@@ -193,6 +195,7 @@ impl ApiError {
             Self::NotFound,
             Self::MethodNotAllowed,
             Self::PayloadTooLarge { limit: 10 },
+            Self::HeadersTooLarge,
             Self::UnsupportedMediaType("x".into()),
             Self::InvalidImage("x".into()),
             Self::ImageTooLarge("x".into()),
@@ -212,12 +215,13 @@ impl ApiError {
             Self::NotFound => "no such route",
             Self::MethodNotAllowed => "the route exists, not with this method",
             Self::PayloadTooLarge { .. } => {
-                "body over `MAX_BODY_BYTES` (10 MB); refused from Content-Length before reading, or as soon as a chunked body passes it"
+                "body over `max_body_bytes` in host.toml (10 MB for the image services); refused by the host from Content-Length before reading, or as soon as a chunked body passes it"
             }
+            Self::HeadersTooLarge => "the URL or the headers are over the Dapr sidecar's limit",
             Self::UnsupportedMediaType(_) => "not an image we decode (PNG, JPEG, GIF, BMP, WebP)",
             Self::InvalidImage(_) => "truncated or corrupt image",
             Self::ImageTooLarge(_) => {
-                "declared dimensions over `MAX_IMAGE_SIDE` (8192) or `MAX_IMAGE_PIXELS` (24 Mpx), checked from the header before decoding pixels (decompression bombs); or the decoder's own allocation limit `MAX_DECODE_BYTES`"
+                "declared dimensions over `MAX_IMAGE_SIDE` (8192) or `MAX_IMAGE_PIXELS` (24 Mpx), checked from the header before decoding pixels (decompression bombs); a PNG whose compressed metadata (iCCP, zTXt, iTXt) inflates past 1 MiB; or the decoder's own allocation limit `MAX_DECODE_BYTES`"
             }
             Self::TooManyFrames { .. } => "animated GIF over `MAX_GIF_FRAMES` (100)",
             Self::RateLimited { .. } => {
@@ -262,6 +266,7 @@ impl Problem for ApiError {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge { .. } => 413,
+            Self::HeadersTooLarge => 431,
             Self::UnsupportedMediaType(_) => 415,
             Self::InvalidImage(_) | Self::ImageTooLarge(_) | Self::TooManyFrames { .. } => 422,
             Self::RateLimited { .. } => 429,
@@ -278,6 +283,7 @@ impl Problem for ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::InvalidImage(_) => "invalid_image",
             Self::ImageTooLarge(_) => "image_too_large",
@@ -298,6 +304,7 @@ impl Problem for ApiError {
             Self::NotFound => "no such route".into(),
             Self::MethodNotAllowed => "method not allowed on this route".into(),
             Self::PayloadTooLarge { limit } => format!("body larger than the {limit}-byte limit"),
+            Self::HeadersTooLarge => "the URL or the headers are too long".into(),
             Self::InvalidImage(why) => format!("the image could not be decoded: {why}"),
             Self::TooManyFrames { max } => format!("animated GIF has more than {max} frames"),
             Self::RateLimited { retry_after } => {

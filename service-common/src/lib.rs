@@ -13,6 +13,7 @@ pub mod decode;
 pub mod error;
 pub mod event;
 pub mod limits;
+pub mod png_meta;
 pub mod ratelimit;
 pub mod routes;
 

@@ -155,6 +155,18 @@ pub fn request_as(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
+    try_request_as(from, method, url, headers, body)
+        .unwrap_or_else(|| panic!("no HTTP answer from {url}"))
+}
+
+/// [`request_as`], `None` when no HTTP answer comes back (refused, reset).
+pub fn try_request_as(
+    from: &str,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Resp> {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host_port, path) = match rest.split_once('/') {
         Some((h, p)) => (h, format!("/{p}")),
@@ -169,7 +181,7 @@ pub fn request_as(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("Connection: close\r\n\r\n");
-    s.write_all(head.as_bytes()).expect("request head");
+    s.write_all(head.as_bytes()).ok()?;
     let _ = s.write_all(body); // may fail once the server has answered
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
@@ -186,7 +198,8 @@ pub fn get_as(from: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
     request_as(from, "GET", url, headers, b"")
 }
 
-fn connect_from(from: &str, to: &str) -> std::net::TcpStream {
+/// A TCP connection from the local address `from` to `to` (`ip:port`).
+pub fn connect_from(from: &str, to: &str) -> std::net::TcpStream {
     use socket2::{Domain, Socket, Type};
     let from: std::net::IpAddr = from.parse().expect("a local IP");
     let to: std::net::SocketAddr = to.parse().expect("ip:port");
@@ -203,19 +216,16 @@ fn connect_from(from: &str, to: &str) -> std::net::TcpStream {
     s
 }
 
-/// A whole HTTP/1.1 answer read to the end (`Connection: close`).
-fn parse_response(raw: &[u8]) -> Resp {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer: {:?}", String::from_utf8_lossy(raw)));
+/// A whole HTTP/1.1 answer read to the end (`Connection: close`), or
+/// `None` if there is none.
+pub fn parse_response(raw: &[u8]) -> Option<Resp> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
+        .and_then(|c| c.parse().ok())?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -225,12 +235,12 @@ fn parse_response(raw: &[u8]) -> Resp {
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         body = dechunk(&body);
     }
-    Resp {
+    Some(Resp {
         status,
         content_type: header("content-type").unwrap_or_default(),
         retry_after: header("retry-after"),
         body,
-    }
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {

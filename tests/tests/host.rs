@@ -132,7 +132,8 @@ fn an_early_answer_reaches_a_caller_still_sending_its_body() {
     // large body (daprd's app channel is one) must get it, not `broken pipe`
     // (which the gateway could only report as a 503).
     let photo = sample("rocket.png");
-    let big = vec![0u8; 4 << 20];
+    // Under web's body limit (4 MB), so both hosts pass it on.
+    let big = vec![0u8; 3 << 20];
     for (base, n) in [
         (format!("{GRAYSCALE}/grayscale"), 0u8),
         (format!("{WEB}/api/grayscale"), 1),
@@ -222,7 +223,14 @@ fn classify_instances_share_the_process_graph() {
             .to_string()
     };
     let before = current(&read());
-    let instances = |t: &str| t.matches("wasm-host: instance ").count();
+    // The highest instance number logged ("instance N ready").
+    let instances = |t: &str| {
+        t.split("wasm-host: instance ")
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u32>().ok())
+            .max()
+            .unwrap_or(0)
+    };
     assert_eq!(before.matches("loaded nn graph").count(), 1, "{before}");
     // Four at once from fresh clients: at least some need new instances.
     let photo = sample("cat.jpg");
@@ -244,7 +252,8 @@ fn classify_instances_share_the_process_graph() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let after = current(&read());
-    assert!(instances(&after) >= 4, "{after}");
+    // Three requests at once (host.toml's memory budget): three instances.
+    assert!(instances(&after) >= 3, "{after}");
     // New instances, no new graph load: the one at start serves them all.
     assert_eq!(after.matches("loaded nn graph").count(), 1, "{after}");
 }

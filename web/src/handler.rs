@@ -5,7 +5,7 @@ use http::HeaderValue;
 use service_common::service::{bytes_response, error_response, json_response, read_body};
 use web::{
     ApiError, Route, forward_request_headers, forward_response_headers, max_upload_bytes,
-    with_query,
+    sidecar_refusal, with_query,
 };
 use wstd::http::{Body, Request, Response};
 
@@ -55,6 +55,9 @@ async fn forward(
         )
         .await
         .map_err(|e| ApiError::unavailable(app_id, format!("invoking: {e}")))?;
+    if let Some(e) = sidecar_refusal(answer.status, &answer.headers, limit) {
+        return Err(e);
+    }
     if answer.is_sidecar_error() {
         let e = dapr::Error::from_response(answer.status, &answer.body);
         return Err(ApiError::unavailable(app_id, format!("invoking: {e}")));

@@ -24,6 +24,7 @@ pub fn error_codes() -> Vec<CodeDoc> {
         "not_found",
         "method_not_allowed",
         "payload_too_large",
+        "headers_too_large",
         "unavailable",
         "internal",
     ])
@@ -117,8 +118,9 @@ pub fn route(method: &Method, path: &str) -> Route {
     }
 }
 
-/// The largest upload the gateway forwards: `MAX_BODY_BYTES`, the same
-/// setting (and default, 10 MB) as the image services' own limit.
+/// The largest upload the gateway forwards: `MAX_BODY_BYTES`, which the
+/// host sets from web's host.toml (`max_body_bytes`, under the sidecar's
+/// request limit); the host itself answers 413 above it.
 pub fn max_upload_bytes(lookup: impl Fn(&str) -> Option<String>) -> usize {
     service_common::ImageLimits::from_lookup(lookup).max_body_bytes
 }
@@ -141,6 +143,21 @@ pub fn forward_request_headers(incoming: &HeaderMap) -> HeaderMap {
         out.insert(http::header::FORWARDED, v.clone());
     }
     out
+}
+
+/// A refusal by a sidecar on the way (daprd answers a body or headers over
+/// its limits in plain text), as our JSON error. The services' own answers
+/// are JSON and pass through unchanged.
+pub fn sidecar_refusal(status: u16, headers: &HeaderMap, max_upload: usize) -> Option<ApiError> {
+    let json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    match status {
+        413 if !json => Some(ApiError::too_large(max_upload)),
+        431 if !json => Some(ApiError::HeadersTooLarge),
+        _ => None,
+    }
 }
 
 /// Response headers passed back to the browser unchanged.
@@ -169,6 +186,28 @@ mod tests {
         if let Err(e) = service_common::check_readme_table(&readme, &error_codes()) {
             panic!("{e}");
         }
+    }
+
+    #[test]
+    fn a_sidecars_plain_refusals_become_json_errors() {
+        let text = HeaderMap::from_iter([(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )]);
+        let json = HeaderMap::from_iter([(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )]);
+        assert_eq!(
+            sidecar_refusal(431, &text, 10),
+            Some(ApiError::HeadersTooLarge)
+        );
+        assert_eq!(
+            sidecar_refusal(413, &HeaderMap::new(), 10),
+            Some(ApiError::too_large(10))
+        );
+        assert_eq!(sidecar_refusal(413, &json, 10), None, "the service's own");
+        assert_eq!(sidecar_refusal(200, &text, 10), None);
     }
 
     #[test]

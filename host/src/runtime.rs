@@ -1,0 +1,389 @@
+//! The wasmtime side of the host: per-instance state with exactly what the
+//! manifest grants, the shared nn graphs, and the instance pool's rules
+//! (one request at a time, reuse, recycling an instance that grew).
+
+use http::HeaderValue;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use wasm_host::{Authority, Capabilities, SocketUse, outbound_allowed, socket_allowed};
+use wasmtime::component::{GuestTaskId, ResourceTable};
+use wasmtime::{
+    Engine, ResourceLimiter, Result, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder,
+    format_err,
+};
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::handler::{
+    HandlerState, Instance, Proxy, ProxyPre, ShouldAccept, WorkerExpiration, WorkerState,
+    WorkerStatus,
+};
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
+use wasmtime_wasi_nn::wit::{WasiNnCtx, WasiNnView};
+use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
+
+use crate::{STOPPING, log_limited};
+
+/// Per-instance state: WASI as the manifest allows, wasi:http with the
+/// outbound allow-list, wasi-nn over the process's shared graphs.
+pub struct Host {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: Hooks,
+    nn: WasiNnCtx,
+    limits: Tracked,
+}
+
+impl Host {
+    /// wasi-nn's view, for the linker.
+    pub fn nn(&mut self) -> WasiNnView<'_> {
+        WasiNnView::new(&mut self.table, &mut self.nn)
+    }
+}
+
+/// The store's memory limit, and the memory it has grown to, which the
+/// worker reads to decide whether to keep the instance for reuse.
+struct Tracked {
+    limits: StoreLimits,
+    memory: Arc<AtomicUsize>,
+}
+
+impl ResourceLimiter for Tracked {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool> {
+        let ok = self.limits.memory_growing(current, desired, maximum)?;
+        if ok {
+            self.memory.fetch_max(desired, Ordering::Relaxed);
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// wasi:http hooks: outbound requests only to the manifest's authorities.
+struct Hooks {
+    outbound: Arc<Vec<Authority>>,
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let uri = request.uri().clone();
+        let scheme = uri.scheme_str().unwrap_or("");
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        if !outbound_allowed(&self.outbound, scheme, authority) {
+            log_limited!(
+                "denied-outbound",
+                "denied outbound HTTP to {scheme}://{authority} (not in host.toml [http] outbound)"
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        // `host` is a forbidden header for the guest, and wasmtime 48's p2
+        // path does not add it; HTTP/1.1 servers (daprd) require it.
+        if let Ok(v) = HeaderValue::from_str(authority) {
+            request.headers_mut().entry(http::header::HOST).or_insert(v);
+        }
+        Box::new(async move {
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(http_body_util::BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+/// The graphs, loaded once per process; each instance gets cheap clones
+/// (`Graph` is reference-counted), so a new instance pays no load.
+#[derive(Clone, Default)]
+pub struct SharedGraphs(HashMap<String, Graph>);
+
+impl GraphRegistry for SharedGraphs {
+    fn get(&self, name: &str) -> Option<&Graph> {
+        self.0.get(name)
+    }
+    fn get_mut(&mut self, name: &str) -> Option<&mut Graph> {
+        self.0.get_mut(name)
+    }
+}
+
+pub fn load_graphs(caps: &Capabilities) -> Result<SharedGraphs> {
+    let mut graphs = HashMap::new();
+    for (format, dir) in &caps.nn_graphs {
+        let started = Instant::now();
+        let dir_s = dir
+            .to_str()
+            .ok_or_else(|| format_err!("{}: not UTF-8", dir.display()))?;
+        let (_, registry) = wasmtime_wasi_nn::preload(&[(format.clone(), dir_s.to_string())])?;
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format_err!("{}: no folder name", dir.display()))?;
+        let graph = registry
+            .get(name)
+            .ok_or_else(|| format_err!("{}: graph `{name}` did not load", dir.display()))?
+            .clone();
+        eprintln!(
+            "wasm-host: loaded nn graph `{name}` ({format}) in {} ms, shared by every instance",
+            started.elapsed().as_millis()
+        );
+        graphs.insert(name.to_string(), graph);
+    }
+    Ok(SharedGraphs(graphs))
+}
+
+/// What the manifest grants, ready to build stores from (once per process).
+pub struct Grants {
+    pub caps: Capabilities,
+    env: Vec<(String, String)>,
+    outbound: Arc<Vec<Authority>>,
+    tcp: Arc<Vec<SocketAddr>>,
+    graphs: SharedGraphs,
+}
+
+impl Grants {
+    pub fn new(caps: Capabilities, graphs: SharedGraphs) -> Self {
+        // Only the named variables, and only if set. MAX_BODY_BYTES is the
+        // manifest's body limit: one number for the host and the component.
+        let env = caps
+            .env
+            .iter()
+            .filter_map(|k| match k.as_str() {
+                "MAX_BODY_BYTES" => Some((k.clone(), caps.limits.max_body_bytes.to_string())),
+                _ => std::env::var(k).ok().map(|v| (k.clone(), v)),
+            })
+            .collect();
+        Self {
+            outbound: Arc::new(caps.outbound.clone()),
+            tcp: Arc::new(caps.tcp_connect.clone()),
+            env,
+            graphs,
+            caps,
+        }
+    }
+
+    /// A store for one instance: WASI with the granted env, folders and
+    /// sockets, wasi:http with the outbound allow-list, wasi-nn over the
+    /// shared graphs, the memory limit. `memory` follows its growth.
+    pub fn store(
+        &self,
+        engine: &Engine,
+        argv: &[String],
+        memory: Arc<AtomicUsize>,
+    ) -> Result<Store<Host>> {
+        let mut b = WasiCtxBuilder::new();
+        b.inherit_stdout().inherit_stderr().args(argv);
+        for (k, v) in &self.env {
+            b.env(k, v);
+        }
+        for (host, guest) in &self.caps.dirs {
+            b.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| format_err!("dir {}: {e}", host.display()))?;
+        }
+        // No sockets unless listed; then TCP to those addresses only, no
+        // UDP, no name lookup.
+        b.allow_udp(false).allow_ip_name_lookup(false);
+        b.allow_tcp(!self.tcp.is_empty());
+        let tcp = self.tcp.clone();
+        b.socket_addr_check(move |addr, use_| {
+            let use_ = match use_ {
+                SocketAddrUse::TcpBind => SocketUse::TcpBind,
+                SocketAddrUse::TcpConnect => SocketUse::TcpConnect,
+                _ => SocketUse::Other,
+            };
+            let ok = socket_allowed(&tcp, addr, use_);
+            if !ok {
+                log_limited!(
+                    "denied-socket",
+                    "denied socket {use_:?} {addr} (not in host.toml [sockets] tcp_connect)"
+                );
+            }
+            Box::pin(async move { ok })
+        });
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.caps.limits.memory_bytes)
+            .trap_on_grow_failure(false)
+            .build();
+        let host = Host {
+            table: ResourceTable::new(),
+            wasi: b.build(),
+            http: WasiHttpCtx::new(),
+            hooks: Hooks {
+                outbound: self.outbound.clone(),
+            },
+            // No backends: a component may use the preloaded graphs by name,
+            // never load model bytes of its own.
+            nn: WasiNnCtx::new([], Registry::from(self.graphs.clone())),
+            limits: Tracked { limits, memory },
+        };
+        let mut store = Store::new(engine, host);
+        store.limiter(|h| &mut h.limits);
+        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(1);
+        Ok(store)
+    }
+}
+
+/// The handler's state: how to make an instance.
+pub struct Handler {
+    pub grants: Grants,
+    pub pre: ProxyPre<Host>,
+    pub engine: Engine,
+    pub instances: AtomicU64,
+}
+
+pub struct Expiration {
+    idle: Duration,
+    request: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for Expiration {
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        status: WorkerStatus,
+        start: Instant,
+    ) -> Poll<()> {
+        let timeout = match status {
+            WorkerStatus::Idle => self.idle,
+            WorkerStatus::Requests | WorkerStatus::PostReturn => self.request,
+        };
+        let Some(deadline) = start.checked_add(timeout) else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if self.sleep.deadline() != deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+pub struct Worker {
+    max_requests: usize,
+    request_timeout: Duration,
+    /// The instance's linear memory, as it grew.
+    memory: Arc<AtomicUsize>,
+    /// Past this, the instance serves no further request: its memory goes
+    /// back to the pool (and the OS) instead of sitting idle at its peak.
+    recycle_above: usize,
+}
+
+impl WorkerState for Worker {
+    type StoreData = Host;
+    type RequestData = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= self.max_requests || self.memory.load(Ordering::Relaxed) > self.recycle_above {
+            ShouldAccept::Never
+        } else if concurrent >= 1 {
+            // wasi:http 0.2 instances handle one request at a time.
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _store: StoreContextMut<'_, Host>,
+        _data: (),
+        _task: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + 'static + Send + Sync>> {
+        Box::pin(tokio::time::sleep(self.request_timeout))
+    }
+
+    fn drop(&self, store: Store<Host>, result: Result<()>) {
+        if let Err(e) = result
+            && !STOPPING.load(Ordering::Relaxed)
+        {
+            log_limited!("instance-ended", "instance ended: {e:?}");
+        }
+        drop(store);
+    }
+}
+
+impl HandlerState for Handler {
+    type StoreData = Host;
+    type WorkerExpiration = Expiration;
+    type WorkerState = Worker;
+
+    async fn instantiate(&self) -> Result<Instance<Host, Expiration, Worker>> {
+        let limits = &self.grants.caps.limits;
+        let started = Instant::now();
+        let memory = Arc::new(AtomicUsize::new(0));
+        let mut store = self.grants.store(&self.engine, &[], memory.clone())?;
+        let proxy: Proxy = self.pre.instantiate_async(&mut store).await?;
+        // Rare (instances are reused), and it shows that a new instance
+        // loads no nn graph.
+        let n = self.instances.fetch_add(1, Ordering::Relaxed) + 1;
+        log_limited!(
+            "instance-ready",
+            "instance {n} ready in {} us",
+            started.elapsed().as_micros()
+        );
+        Ok(Instance {
+            store,
+            proxy,
+            view: wasmtime_wasi_http::WasiHttpView::http,
+            expiration: Expiration {
+                idle: limits.idle_instance,
+                request: limits.request_timeout,
+                sleep: Box::pin(tokio::time::sleep(Duration::from_secs(86_400 * 365))),
+            },
+            state: Worker {
+                max_requests: usize::try_from(limits.max_requests_per_instance)
+                    .unwrap_or(usize::MAX),
+                request_timeout: limits.request_timeout,
+                memory,
+                recycle_above: limits.recycle_above_bytes,
+            },
+        })
+    }
+}

@@ -47,14 +47,6 @@ impl ByteBudget {
     }
 }
 
-/// A whole body, with its share of the budget: dropping the last clone of
-/// `bytes` gives the share back.
-#[derive(Debug, Clone)]
-pub struct Buffered {
-    /// The body.
-    pub bytes: Bytes,
-}
-
 /// Why a body could not be buffered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
@@ -94,11 +86,12 @@ impl AsRef<[u8]> for Owned {
 
 /// Reads `body` whole within `rules`, reserving each byte from `budget`
 /// before it is kept. A declared length over the limit is refused unread.
+/// Dropping the last clone of the bytes gives their share back.
 pub async fn read_body<B>(
     body: &mut B,
     rules: ReadRules,
     budget: &ByteBudget,
-) -> Result<Buffered, BodyError>
+) -> Result<Bytes, BodyError>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
 {
@@ -139,11 +132,10 @@ where
         }
         bytes.extend_from_slice(&data);
     }
-    let bytes = Bytes::from_owner(Owned {
+    Ok(Bytes::from_owner(Owned {
         bytes,
         _share: share,
-    });
-    Ok(Buffered { bytes })
+    }))
 }
 
 /// Reads and discards the rest of a refused body, at most `max` bytes for
@@ -305,9 +297,9 @@ mod tests {
         )
         .await
         .expect("read");
-        assert_eq!(&body.bytes[..], b"hello");
+        assert_eq!(&body[..], b"hello");
         assert_eq!(budget.available(), 95, "held while the body lives");
-        let copy = body.bytes.clone();
+        let copy = body.clone();
         drop(body);
         assert_eq!(budget.available(), 95, "held while any clone lives");
         drop(copy);

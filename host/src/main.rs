@@ -107,13 +107,21 @@ fn compile(input: &Path, output: &Path) -> Result<()> {
 
 /// Loads and resolves a manifest; relative paths in it are relative to its folder.
 fn load_manifest(path: &Path) -> Result<Capabilities> {
-    let text = std::fs::read_to_string(path).map_err(|e| format_err!("{}: {e}", path.display()))?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    read_manifest(path, |m| m.resolve(base, |k| std::env::var(k).ok()))
+}
+
+/// Reads and parses a manifest, then `then` on it; errors name the file.
+fn read_manifest<T>(
+    path: &Path,
+    then: impl FnOnce(Manifest) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| format_err!("{}: {e}", path.display()))?;
     Manifest::parse(&text)
-        .and_then(|m| m.resolve(base, |k| std::env::var(k).ok()))
+        .and_then(then)
         .map_err(|e| format_err!("{}: {e}", path.display()))
 }
 
@@ -258,11 +266,7 @@ fn serve(args: ServeArgs) -> Result<()> {
 /// Prints a manifest's limits and the worst-case memory they allow, for
 /// people and for the checks that size a pod from them.
 fn print_limits(manifest: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(manifest)
-        .map_err(|e| format_err!("{}: {e}", manifest.display()))?;
-    let limits = Manifest::parse(&text)
-        .and_then(|m| m.limits())
-        .map_err(|e| format_err!("{}: {e}", manifest.display()))?;
+    let limits = read_manifest(manifest, |m| m.limits())?;
     let plan = limits.plan();
     let mib = |b: u64| b >> 20;
     println!("requests_at_once = {}", plan.slots);

@@ -171,7 +171,7 @@ async fn handle(
         deadline: tokio::time::Instant::now() + limits.body_timeout,
     };
     let body = match read_body(&mut body, rules, &shared.budget).await {
-        Ok(b) => b.bytes,
+        Ok(bytes) => bytes,
         Err(e) => {
             if e == BodyError::TooLarge {
                 drain(body, DRAIN_MAX_BYTES, DRAIN_TIMEOUT);
@@ -203,7 +203,7 @@ async fn handle(
         deadline,
     };
     match read_body(&mut body, rules, &shared.budget).await {
-        Ok(b) => Response::from_parts(parts, full(b.bytes)),
+        Ok(bytes) => Response::from_parts(parts, full(bytes)),
         Err(e) => {
             log_limited!(
                 "answer",

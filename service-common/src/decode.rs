@@ -141,6 +141,14 @@ pub fn decode_gif_frames(bytes: &[u8], limits: &ImageLimits) -> Result<Vec<Frame
     Ok(frames)
 }
 
+/// (bit depth, colour type) of the test PNGs.
+#[cfg(any(test, feature = "test-util"))]
+const RGB8: [u8; 2] = [8, 2];
+#[cfg(any(test, feature = "test-util"))]
+const GRAY8: [u8; 2] = [8, 0];
+#[cfg(any(test, feature = "test-util"))]
+const RGBA16: [u8; 2] = [16, 6];
+
 /// A decompression bomb for tests: a well-formed PNG signature and IHDR
 /// chunk (valid CRC) declaring `width` x `height`, then one tiny IDAT.
 /// Test code only: the crate's own tests, and others with `test-util`.
@@ -149,6 +157,7 @@ pub fn png_bomb(width: u32, height: u32) -> Vec<u8> {
     png_with(
         width,
         height,
+        RGB8,
         &[],
         &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
     )
@@ -184,15 +193,13 @@ pub fn zlib_zeros(unit: usize, count: usize) -> Vec<u8> {
 #[cfg(any(test, feature = "test-util"))]
 pub fn heavy_png(width: u32, height: u32) -> Vec<u8> {
     let row = 1 + 8 * width as usize; // filter byte, then the pixels
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[16, 6, 0, 0, 0]); // 16-bit RGBA
-    push_chunk(&mut out, b"IHDR", &ihdr);
-    push_chunk(&mut out, b"IDAT", &zlib_zeros(row, height as usize));
-    push_chunk(&mut out, b"IEND", &[]);
-    out
+    png_with(
+        width,
+        height,
+        RGBA16,
+        &[],
+        &zlib_zeros(row, height as usize),
+    )
 }
 
 /// A `width` x `height` 8-bit grayscale PNG of noise: it compresses to
@@ -228,15 +235,7 @@ pub fn noise_png(width: u32, height: u32, seed: u64) -> Vec<u8> {
         b = (b + a) % 65_521;
     }
     z.extend_from_slice(&((b << 16) | a).to_be_bytes());
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]); // 8-bit grayscale
-    push_chunk(&mut out, b"IHDR", &ihdr);
-    push_chunk(&mut out, b"IDAT", &z);
-    push_chunk(&mut out, b"IEND", &[]);
-    out
+    png_with(width, height, GRAY8, &[], &z)
 }
 
 /// A valid 1x1 RGB PNG with `extra` chunks between IHDR and IDAT.
@@ -248,16 +247,22 @@ pub fn tiny_png_with(extra: &[(&[u8; 4], &[u8])]) -> Vec<u8> {
         .write_all(&[0, 200, 100, 50])
         .and_then(|()| z.finish())
         .unwrap_or_default();
-    png_with(1, 1, extra, &idat)
+    png_with(1, 1, RGB8, extra, &idat)
 }
 
 #[cfg(any(test, feature = "test-util"))]
-fn png_with(width: u32, height: u32, extra: &[(&[u8; 4], &[u8])], idat: &[u8]) -> Vec<u8> {
+fn png_with(
+    width: u32,
+    height: u32,
+    [depth, color]: [u8; 2],
+    extra: &[(&[u8; 4], &[u8])],
+    idat: &[u8],
+) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = Vec::new();
     ihdr.extend_from_slice(&width.to_be_bytes());
     ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    ihdr.extend_from_slice(&[depth, color, 0, 0, 0]);
     push_chunk(&mut out, b"IHDR", &ihdr);
     for (kind, data) in extra {
         push_chunk(&mut out, kind, data);

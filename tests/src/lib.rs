@@ -263,6 +263,38 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The worst-case memory `wasm-host limits` prints for an app's
+/// host.toml, MiB: its instances' budget plus its buffers.
+pub fn worst_case_mib(app: &str) -> u64 {
+    let out = std::process::Command::new(root().join(".cache/bin/wasm-host"))
+        .args(["limits", "--manifest"])
+        .arg(root().join(app).join("host.toml"))
+        .output()
+        .expect("wasm-host limits");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("worst_case_mib = "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no worst case in: {text}"))
+}
+
+/// POSTs `body` to `url` from each address at once; the answers in order.
+pub fn post_from_each(from: Vec<String>, url: &str, body: &[u8]) -> Vec<Resp> {
+    let body = std::sync::Arc::new(body.to_vec());
+    let handles: Vec<_> = from
+        .into_iter()
+        .map(|me| {
+            let (url, body) = (url.to_string(), body.clone());
+            std::thread::spawn(move || post_as(&me, &url, &[], &body))
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("request thread"))
+        .collect()
+}
+
 /// Polls `f` until it returns `Some`, or panics after `timeout`.
 pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();

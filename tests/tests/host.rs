@@ -234,21 +234,8 @@ fn classify_instances_share_the_process_graph() {
     assert_eq!(before.matches("loaded nn graph").count(), 1, "{before}");
     // Four at once from fresh clients: at least some need new instances.
     let photo = sample("cat.jpg");
-    let handles: Vec<_> = (0..4)
-        .map(|i| {
-            let photo = photo.clone();
-            std::thread::spawn(move || {
-                post_as(
-                    &client_ip(130 + i),
-                    &format!("{CLASSIFY}/classify"),
-                    &[],
-                    &photo,
-                )
-            })
-        })
-        .collect();
-    for h in handles {
-        let r = h.join().expect("thread");
+    let clients = (0..4).map(|i| client_ip(130 + i)).collect();
+    for r in post_from_each(clients, &format!("{CLASSIFY}/classify"), &photo) {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let after = current(&read());

@@ -282,20 +282,6 @@ fn flood_helper() {
     );
 }
 
-/// The worst case `wasm-host limits` prints for an app's manifest, MiB.
-fn worst_case_mib(app: &str) -> u64 {
-    let out = std::process::Command::new(root().join(".cache/bin/wasm-host"))
-        .args(["limits", "--manifest"])
-        .arg(root().join(app).join("host.toml"))
-        .output()
-        .expect("wasm-host limits");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("worst_case_mib = "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no worst case in: {text}"))
-}
-
 #[test]
 fn the_heaviest_images_stay_within_the_memory_bound_and_memory_comes_back() {
     let app = "image-api-grayscale";
@@ -304,7 +290,7 @@ fn the_heaviest_images_stay_within_the_memory_bound_and_memory_comes_back() {
     let bound = idle + worst_case_mib(app);
     // 24 Mpx of 16-bit RGBA: 192 MB decoded, from a 200 KB upload; the
     // stack runs with MAX_IMAGE_SIDE=5000 (scripts/test).
-    let heavy = Arc::new(service_common::decode::heavy_png(4800, 5000));
+    let heavy = service_common::decode::heavy_png(4800, 5000);
     let peak = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -316,23 +302,12 @@ fn the_heaviest_images_stay_within_the_memory_bound_and_memory_comes_back() {
             }
         })
     };
-    let uploads: Vec<_> = (0..32u32)
-        .map(|i| {
-            let heavy = heavy.clone();
-            std::thread::spawn(move || {
-                post_as(
-                    &attacker(600 + i),
-                    &format!("{GRAYSCALE}/grayscale"),
-                    &[],
-                    &heavy,
-                )
-            })
-        })
-        .collect();
-    let mut statuses: Vec<u16> = uploads
-        .into_iter()
-        .map(|h| h.join().expect("upload").status)
-        .collect();
+    let attackers = (0..32).map(|i| attacker(600 + i)).collect();
+    let mut statuses: Vec<u16> =
+        post_from_each(attackers, &format!("{GRAYSCALE}/grayscale"), &heavy)
+            .into_iter()
+            .map(|r| r.status)
+            .collect();
     done.store(true, Ordering::Relaxed);
     sampler.join().expect("sampler");
     statuses.sort_unstable();

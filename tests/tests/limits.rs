@@ -14,20 +14,6 @@ fn host_overhead_mib(app: &str) -> u64 {
     }
 }
 
-fn worst_case_mib(app: &str) -> u64 {
-    let out = std::process::Command::new(root().join(".cache/bin/wasm-host"))
-        .args(["limits", "--manifest"])
-        .arg(root().join(app).join("host.toml"))
-        .output()
-        .expect("wasm-host limits");
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix("worst_case_mib = "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no worst case in: {text}"))
-}
-
 fn mib(quantity: &str) -> u64 {
     let (n, unit) = quantity.split_at(
         quantity

@@ -20,8 +20,15 @@ const CLAIMS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
 
 /// Replaces the caller's client headers with the one the services trust.
 /// `app_token` is this app's `APP_API_TOKEN`: a request carrying it as
-/// `dapr-api-token` came through our own sidecar.
-pub fn set_client(headers: &mut HeaderMap, peer: IpAddr, app_token: Option<&str>) {
+/// `dapr-api-token` came through our own sidecar. Returns the end client
+/// (the peer, or the one the gateway vouched for), or `None` for Dapr's own
+/// calls through the sidecar (pub/sub deliveries, another app's invocation
+/// with no client of its own).
+pub fn set_client(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    app_token: Option<&str>,
+) -> Option<IpAddr> {
     let via_sidecar = match (app_token, headers.get("dapr-api-token")) {
         (Some(want), Some(got)) => bool::from(want.as_bytes().ct_eq(got.as_bytes())),
         _ => false,
@@ -31,26 +38,35 @@ pub fn set_client(headers: &mut HeaderMap, peer: IpAddr, app_token: Option<&str>
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let client = client_of(peer, &values, via_sidecar);
+    let (client, end_client) = decide(peer, &values, via_sidecar);
     for name in CLAIMS {
         headers.remove(name);
     }
     if let Ok(v) = HeaderValue::from_str(&forwarded_value(client)) {
         headers.insert(http::header::FORWARDED, v);
     }
+    end_client.then_some(client)
 }
 
 /// The client of a request from `peer`, given every value of its `forwarded`
 /// header in order, and whether it proved it came through our sidecar.
 pub fn client_of(peer: IpAddr, forwarded: &[&str], via_sidecar: bool) -> IpAddr {
+    decide(peer, forwarded, via_sidecar).0
+}
+
+/// The client, and whether it is an end client rather than the calling
+/// sidecar.
+fn decide(peer: IpAddr, forwarded: &[&str], via_sidecar: bool) -> (IpAddr, bool) {
     if !via_sidecar {
-        return peer;
+        return (peer, true);
     }
     let elements: Vec<&str> = forwarded.iter().flat_map(|v| v.split(',')).collect();
     let n = elements.len();
-    let vouched = n.checked_sub(2).and_then(|i| for_ip(elements[i]));
+    if let Some(vouched) = n.checked_sub(2).and_then(|i| for_ip(elements[i])) {
+        return (vouched, true);
+    }
     let sidecar = n.checked_sub(1).and_then(|i| for_ip(elements[i]));
-    vouched.or(sidecar).unwrap_or(peer)
+    (sidecar.unwrap_or(peer), false)
 }
 
 /// The `forwarded` value the host sets: `for=1.2.3.4`, `for="[2001:db8::1]"`.
@@ -167,7 +183,12 @@ mod tests {
             ("forwarded", "for=6.6.6.9"),
             ("accept", "image/png"),
         ]);
-        set_client(&mut h, ip("127.0.0.2"), Some("secret"));
+        let end = set_client(&mut h, ip("127.0.0.2"), Some("secret"));
+        assert_eq!(
+            end,
+            Some(ip("127.0.0.2")),
+            "a direct call's client is the peer"
+        );
         assert_eq!(only_forwarded(&h), ["for=127.0.0.2"]);
         assert_eq!(
             h.get("accept").map(|v| v.as_bytes()),
@@ -195,8 +216,16 @@ mod tests {
             ("forwarded", "for=127.0.0.3"),
             ("forwarded", "for=10.1.2.3;by=10.1.2.3;host=node"),
         ]);
-        set_client(&mut h, ip("127.0.0.1"), Some("secret"));
+        let end = set_client(&mut h, ip("127.0.0.1"), Some("secret"));
+        assert_eq!(end, Some(ip("127.0.0.3")), "the gateway's client");
         assert_eq!(only_forwarded(&h), ["for=127.0.0.3"]);
+        // Dapr's own call (a delivery): the calling sidecar, not an end client.
+        let mut h = headers(&[
+            ("dapr-api-token", "secret"),
+            ("forwarded", "for=10.1.2.3;by=10.1.2.3;host=node"),
+        ]);
+        assert_eq!(set_client(&mut h, ip("127.0.0.1"), Some("secret")), None);
+        assert_eq!(only_forwarded(&h), ["for=10.1.2.3"]);
     }
 
     #[test]

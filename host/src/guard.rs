@@ -32,6 +32,9 @@ pub enum Refusal {
     Internal,
     /// The host is stopping.
     Stopping,
+    /// Over the client's request rate (`client_rate_per_sec`); retry after
+    /// this many seconds.
+    RateLimited(u32),
 }
 
 impl Refusal {
@@ -88,6 +91,11 @@ impl Refusal {
                 "unavailable",
                 "the service is stopping",
             ),
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests from this client; retry later",
+            ),
         }
     }
 
@@ -95,6 +103,7 @@ impl Refusal {
     pub fn retry_after(self) -> Option<u32> {
         match self {
             Self::Busy | Self::Stopping => Some(1),
+            Self::RateLimited(secs) => Some(secs),
             _ => None,
         }
     }
@@ -104,7 +113,11 @@ impl Refusal {
     pub fn closes(self) -> bool {
         !matches!(
             self,
-            Self::AnswerTooLarge | Self::Timeout | Self::Internal | Self::Busy
+            Self::AnswerTooLarge
+                | Self::Timeout
+                | Self::Internal
+                | Self::Busy
+                | Self::RateLimited(_)
         )
     }
 
@@ -204,6 +217,53 @@ impl Drop for ConnGuard {
             if *n == 0 {
                 by_client.remove(&self.client);
             }
+        }
+    }
+}
+
+/// A request rate per client: a token bucket of `burst` requests refilled
+/// at `rate` a second, per client address, in this process. It bounds what
+/// cheap routes cost (a page of events, a schema check), where a shared
+/// limit through the state store would cost more than the request.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+/// Clients remembered at most; past it, those with a full bucket (idle
+/// long enough to have refilled) are forgotten.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+impl RateLimiter {
+    /// `rate` requests a second, `burst` at once.
+    pub fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one request for `client` at `now`, or says in how many seconds
+    /// one would be allowed.
+    pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u32> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&client) {
+            let (rate, burst) = (self.rate, self.burst);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = buckets.entry(client).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u32)
         }
     }
 }
@@ -333,6 +393,41 @@ mod tests {
         assert_eq!(limiter.open(a), (2, 1));
         let _c1 = limiter.try_open(c).expect("a place was freed");
         assert!(limiter.try_open(a).is_none());
+    }
+
+    #[test]
+    fn each_client_gets_its_burst_then_the_rate() {
+        let limiter = RateLimiter::new(2, 4);
+        let (a, b): (IpAddr, IpAddr) = (
+            "127.0.0.2".parse().expect("ip"),
+            "127.0.0.3".parse().expect("ip"),
+        );
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            assert_eq!(limiter.check(a, t0), Ok(()));
+        }
+        assert_eq!(limiter.check(a, t0), Err(1), "the burst is spent");
+        assert_eq!(limiter.check(b, t0), Ok(()), "clients are separate");
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!(limiter.check(a, later), Ok(()), "refilled at 2 a second");
+        assert_eq!(limiter.check(a, later), Err(1));
+        let idle = t0 + Duration::from_secs(60);
+        for _ in 0..4 {
+            assert_eq!(limiter.check(a, idle), Ok(()), "never over the burst");
+        }
+        assert!(limiter.check(a, idle).is_err());
+    }
+
+    #[test]
+    fn the_clients_remembered_are_bounded() {
+        let limiter = RateLimiter::new(1, 1);
+        let t0 = Instant::now();
+        for i in 0..MAX_TRACKED_CLIENTS as u32 + 10 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = limiter.check(ip, t0 + Duration::from_secs(u64::from(i / 1000) * 2));
+        }
+        let tracked = limiter.buckets.lock().expect("lock").len();
+        assert!(tracked <= MAX_TRACKED_CLIENTS, "{tracked}");
     }
 
     #[test]

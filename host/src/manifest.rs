@@ -114,6 +114,13 @@ pub struct LimitsToml {
     pub max_connections: Option<u32>,
     /// Open connections from one client address (default 64).
     pub max_connections_per_client: Option<u32>,
+    /// Requests a second per client (its address, or the one the gateway
+    /// vouched for), counted by the host; none when unset. Dapr's own calls
+    /// through the sidecar are not counted.
+    pub client_rate_per_sec: Option<u32>,
+    /// Requests a client may make at once before the rate applies (default
+    /// twice the rate).
+    pub client_burst: Option<u32>,
 }
 
 /// Limits, validated.
@@ -153,6 +160,8 @@ pub struct Limits {
     pub max_connections: u32,
     /// Connections per client address.
     pub max_connections_per_client: u32,
+    /// (requests a second, burst) per client, if limited.
+    pub client_rate: Option<(u32, u32)>,
 }
 
 /// How the memory budget is spent: what `serve` configures and what
@@ -335,6 +344,19 @@ impl LimitsToml {
                 64,
                 1 << 20,
             )?,
+            client_rate: match self.client_rate_per_sec {
+                None if self.client_burst.is_some() => {
+                    return Err("limits.client_burst: set client_rate_per_sec too".into());
+                }
+                None => None,
+                Some(rate) => {
+                    let rate = count("client_rate_per_sec", Some(rate), 1, 1 << 20)?;
+                    Some((
+                        rate,
+                        count("client_burst", self.client_burst, rate * 2, 1 << 21)?,
+                    ))
+                }
+            },
         };
         if limits.memory_budget_bytes < limits.memory_bytes {
             return Err("limits.memory_budget_mib: smaller than memory_mib".into());
@@ -452,6 +474,11 @@ mod tests {
             (d.max_connections, d.max_connections_per_client),
             (1024, 64)
         );
+        assert_eq!(d.client_rate, None, "off unless asked for");
+        assert_eq!(
+            limits("client_rate_per_sec = 20").client_rate,
+            Some((20, 40))
+        );
     }
 
     #[test]
@@ -504,6 +531,8 @@ mod tests {
                 "over max_connections",
             ),
             ("[limits]\nheader_timeout_secs = 0", "outside"),
+            ("[limits]\nclient_burst = 5", "set client_rate_per_sec"),
+            ("[limits]\nclient_rate_per_sec = 0", "outside"),
         ] {
             let err = resolve(text).expect_err(text);
             assert!(err.contains(why), "{text}: {err}");

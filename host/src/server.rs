@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasm_host::buffer::{BodyError, ByteBudget, ReadRules, WriteTimeout, drain, read_body};
-use wasm_host::guard::{ConnLimiter, Refusal, check_head};
+use wasm_host::guard::{ConnLimiter, RateLimiter, Refusal, check_head};
 use wasm_host::{Limits, set_client};
 use wasmtime::{PoolConcurrencyLimitError, Result, format_err};
 use wasmtime_wasi_http::WasiBody;
@@ -35,6 +35,8 @@ struct Shared {
     /// One per instance that may run a request at once.
     slots: Semaphore,
     budget: ByteBudget,
+    /// Requests per client, where the manifest asks for it.
+    rate: Option<RateLimiter>,
     app_token: Option<String>,
 }
 
@@ -65,6 +67,9 @@ pub async fn run(
         handler: ProxyHandler::new(handler),
         slots: Semaphore::new(plan.slots as usize),
         budget: ByteBudget::new(limits.max_buffered_bytes),
+        rate: limits
+            .client_rate
+            .map(|(rate, burst)| RateLimiter::new(rate, burst)),
         limits,
         app_token,
     });
@@ -179,6 +184,12 @@ async fn handle(
             return refused(body_refusal(e));
         }
     };
+    let client = set_client(&mut head.headers, peer, shared.app_token.as_deref());
+    if let (Some(rate), Some(client)) = (&shared.rate, client)
+        && let Err(secs) = rate.check(client, std::time::Instant::now())
+    {
+        return refused(Refusal::RateLimited(secs));
+    }
     let queued = tokio::time::timeout(limits.queue_timeout, shared.slots.acquire()).await;
     let _slot = match queued {
         Ok(Ok(slot)) => slot,
@@ -188,7 +199,6 @@ async fn handle(
             return refused(Refusal::Busy);
         }
     };
-    set_client(&mut head.headers, peer, shared.app_token.as_deref());
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
     let answer = match call(shared, head, body, deadline).await {
         Ok(answer) => answer,

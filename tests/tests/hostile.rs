@@ -374,6 +374,29 @@ fn a_body_over_the_gateways_limit_is_413_before_it_is_forwarded() {
     r.assert_error(415, "unsupported_media_type");
 }
 
+#[test]
+fn cheap_reads_are_rate_limited_per_client() {
+    // events-service's host.toml: 20 a second per client, 40 at once.
+    for path in ["/events?limit=1000", "/init"] {
+        let me = client_ip(208);
+        let statuses: Vec<u16> = (0..60)
+            .map(|_| get_as(&me, &format!("{EVENTS}{path}"), &[]).status)
+            .collect();
+        assert!(statuses.contains(&429), "{path}: {statuses:?}");
+        let r = get_as(&me, &format!("{EVENTS}{path}"), &[]);
+        r.assert_error(429, "rate_limited");
+        assert!(r.retry_after.is_some(), "{path}: no Retry-After");
+        // Another client is not held up.
+        assert_eq!(
+            get_as(&client_ip(209), &format!("{EVENTS}{path}"), &[]).status,
+            200
+        );
+        wait_until(Duration::from_secs(10), "the bucket to refill", || {
+            (get_as(&me, &format!("{EVENTS}{path}"), &[]).status == 200).then_some(())
+        });
+    }
+}
+
 /// A raw request and its answer.
 fn raw(from: &str, port: u16, request: &str) -> Resp {
     let mut s = connect_from(from, &format!("127.0.0.1:{port}"));

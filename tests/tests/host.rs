@@ -128,9 +128,10 @@ fn forged_forwarding_headers_do_not_escape_the_limit() {
 
 #[test]
 fn an_early_answer_reaches_a_caller_still_sending_its_body() {
-    // A 429 is decided before the body is read. A caller still writing a
-    // large body (daprd's app channel is one) must get it, not `broken pipe`
-    // (which the gateway could only report as a 503).
+    // A rate-limited caller sending a large body (daprd's app channel is
+    // one) must get its 429, not `broken pipe` (which the gateway could only
+    // report as a 503). The host now reads the body whole before the
+    // component decides; this keeps that true through the gateway too.
     let photo = sample("rocket.png");
     // Under web's body limit (4 MB), so both hosts pass it on.
     let big = vec![0u8; 3 << 20];

@@ -19,7 +19,7 @@ case ":${LD_LIBRARY_PATH:-}:" in
   *) export LD_LIBRARY_PATH="$CACHE/openvino-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
 esac
 # Ports and versions, pinned.
-# Exported: events-service's host.toml grants a socket to 127.0.0.1:$DB_PORT.
+# Exported: events-service's service.toml grants a socket to 127.0.0.1:$DB_PORT.
 export DB_PORT="${DB_PORT:-3306}"
 # The pub/sub broker (scripts/broker); not 6379, so a system Redis can stay.
 BROKER_PORT="${BROKER_PORT:-6381}"

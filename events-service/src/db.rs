@@ -43,7 +43,7 @@ pub fn configure(url: &str) -> Result<(), ApiError> {
         )
     })?;
     let mut builder = OptsBuilder::from_opts(opts);
-    // The guest makes no name lookups (host.toml): where the database is
+    // The guest makes no name lookups (service.toml): where the database is
     // reached by name (a Kubernetes Service), DB_HOST gives its IP.
     if let Some(host) = std::env::var("DB_HOST").ok().filter(|h| !h.is_empty()) {
         builder = builder.ip_or_hostname(host);

@@ -10,7 +10,7 @@ pub mod guard;
 pub mod manifest;
 
 pub use forwarded::{client_of, forwarded_value, set_client};
-pub use manifest::{Capabilities, Limits, Manifest, Plan};
+pub use manifest::{Capabilities, Limits, Manifest, Plan, SidecarPolicy, resolve};
 
 use std::net::SocketAddr;
 

@@ -1,11 +1,11 @@
 //! wasm-host: serves one wasi:http component beside its Dapr sidecar with
-//! exactly the capabilities its `host.toml` grants (see the README).
+//! exactly the capabilities its `service.toml` grants (see the README).
 //!
 //! ```text
-//! wasm-host serve --addr 127.0.0.1:9005 --manifest host.toml app.cwasm
+//! wasm-host serve --addr 127.0.0.1:9005 --manifest service.toml app.cwasm
 //! wasm-host compile app.wasm app.cwasm
-//! wasm-host limits --manifest host.toml     # the limits, and the memory they bound
-//! wasm-host run --manifest host.toml command.wasm [ARGS...]   # wasi:cli, e.g. a test binary
+//! wasm-host limits --manifest service.toml     # the limits, and the memory they bound
+//! wasm-host run --manifest service.toml command.wasm [ARGS...]   # wasi:cli, e.g. a test binary
 //! ```
 
 mod runtime;
@@ -60,7 +60,9 @@ fn main() -> ExitCode {
         Some("serve") => ServeArgs::parse(&args[1..]).and_then(serve),
         Some("limits") => match &args[1..] {
             [flag, manifest] if flag == "--manifest" => print_limits(Path::new(manifest)),
-            _ => Err(format_err!("usage: wasm-host limits --manifest host.toml")),
+            _ => Err(format_err!(
+                "usage: wasm-host limits --manifest service.toml"
+            )),
         },
         Some("run") => run_command(&args[1..]),
         Some("compile") => match &args[1..] {
@@ -68,10 +70,10 @@ fn main() -> ExitCode {
             _ => Err(format_err!("usage: wasm-host compile IN.wasm OUT.cwasm")),
         },
         _ => Err(format_err!(
-            "usage: wasm-host serve --addr IP:PORT --manifest host.toml COMPONENT.cwasm\n       \
+            "usage: wasm-host serve --addr IP:PORT --manifest service.toml COMPONENT.cwasm\n       \
              wasm-host compile IN.wasm OUT.cwasm\n       \
-             wasm-host limits --manifest host.toml\n       \
-             wasm-host run --manifest host.toml COMMAND.wasm [ARGS...]"
+             wasm-host limits --manifest service.toml\n       \
+             wasm-host run --manifest service.toml COMMAND.wasm [ARGS...]"
         )),
     };
     match result {
@@ -111,7 +113,9 @@ fn load_manifest(path: &Path) -> Result<Capabilities> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    read_manifest(path, |m| m.resolve(base, |k| std::env::var(k).ok()))
+    read_manifest(path, |m| {
+        wasm_host::resolve(&m, base, |k| std::env::var(k).ok())
+    })
 }
 
 /// Reads and parses a manifest, then `then` on it; errors name the file.
@@ -135,7 +139,7 @@ fn run_command(args: &[String]) -> Result<()> {
         [flag, component, rest @ ..] if flag.starts_with("--manifest=") => {
             (&flag["--manifest=".len()..], component, rest)
         }
-        _ => bail!("usage: wasm-host run --manifest host.toml COMMAND.wasm [ARGS...]"),
+        _ => bail!("usage: wasm-host run --manifest service.toml COMMAND.wasm [ARGS...]"),
     };
     let caps = load_manifest(Path::new(manifest))?;
     // The epoch never ticks here: no deadline for a command.

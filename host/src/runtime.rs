@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use wasm_host::{Authority, Capabilities, SocketUse, outbound_allowed, socket_allowed};
+use wasm_host::{
+    Authority, Capabilities, SidecarPolicy, SocketUse, outbound_allowed, socket_allowed,
+};
 use wasmtime::component::{GuestTaskId, ResourceTable};
 use wasmtime::{
     Engine, ResourceLimiter, Result, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder,
@@ -96,9 +98,77 @@ impl wasmtime_wasi_http::WasiHttpView for Host {
     }
 }
 
-/// wasi:http hooks: outbound requests only to the manifest's authorities.
+/// wasi:http hooks: outbound requests only to the manifest's authorities,
+/// and to the sidecar only for the Dapr APIs its `[dapr]` grants.
 struct Hooks {
     outbound: Arc<Vec<Authority>>,
+    sidecar: Arc<Sidecar>,
+}
+
+/// The sidecar's address and what the component may ask of it.
+pub struct Sidecar {
+    authority: Option<Authority>,
+    policy: SidecarPolicy,
+    /// WASM_HOST_UNSAFE_NO_SIDECAR_CHECK=1: tests only, to show that Dapr
+    /// denies on its own what the host would have.
+    unchecked: bool,
+}
+
+impl Sidecar {
+    /// Whether a request goes to the sidecar, and if so, whether it is granted.
+    fn check(
+        &self,
+        scheme: &str,
+        authority: &str,
+        method: &str,
+        path: &str,
+    ) -> Option<Result<(), String>> {
+        let sidecar = self.authority.as_ref()?;
+        if !outbound_allowed(std::slice::from_ref(sidecar), scheme, authority) {
+            return None;
+        }
+        Some(if self.unchecked {
+            Ok(())
+        } else {
+            self.policy.check(method, path)
+        })
+    }
+}
+
+/// The host's own answer to a denied sidecar request: what Dapr answers
+/// for a denied call, 403 with a JSON reason.
+fn denied(reason: &str) -> http::Response<WasiBody> {
+    use http_body_util::BodyExt;
+    let body = format!(
+        "{{\"errorCode\":\"ERR_HOST_DENIED\",\"message\":{}}}",
+        json_string(reason)
+    );
+    let mut res = http::Response::new(
+        http_body_util::Full::new(bytes::Bytes::from(body))
+            .map_err(|e: std::convert::Infallible| match e {})
+            .boxed_unsync(),
+    );
+    *res.status_mut() = http::StatusCode::FORBIDDEN;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -116,12 +186,30 @@ impl WasiHttpHooks for Hooks {
         let uri = request.uri().clone();
         let scheme = uri.scheme_str().unwrap_or("");
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
-        if !outbound_allowed(&self.outbound, scheme, authority) {
-            log_limited!(
-                "denied-outbound",
-                "denied outbound HTTP to {scheme}://{authority} (not in host.toml [http] outbound)"
-            );
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        match self
+            .sidecar
+            .check(scheme, authority, request.method().as_str(), path)
+        {
+            Some(Err(why)) => {
+                log_limited!("denied-dapr", "denied Dapr call: {why}");
+                let res = denied(&why);
+                return Box::new(async move {
+                    Ok((
+                        res,
+                        Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                    ))
+                });
+            }
+            Some(Ok(())) => {}
+            None if !outbound_allowed(&self.outbound, scheme, authority) => {
+                log_limited!(
+                    "denied-outbound",
+                    "denied outbound HTTP to {scheme}://{authority} (not in service.toml [http] outbound)"
+                );
+                return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            }
+            None => {}
         }
         // `host` is a forbidden header for the guest, and wasmtime 48's p2
         // path does not add it; HTTP/1.1 servers (daprd) require it.
@@ -182,6 +270,7 @@ pub struct Grants {
     pub caps: Capabilities,
     env: Vec<(String, String)>,
     outbound: Arc<Vec<Authority>>,
+    sidecar: Arc<Sidecar>,
     tcp: Arc<Vec<SocketAddr>>,
     graphs: SharedGraphs,
 }
@@ -198,7 +287,18 @@ impl Grants {
                 _ => std::env::var(k).ok().map(|v| (k.clone(), v)),
             })
             .collect();
+        let unchecked = std::env::var("WASM_HOST_UNSAFE_NO_SIDECAR_CHECK").is_ok_and(|v| v == "1");
+        if unchecked {
+            eprintln!(
+                "wasm-host: WARNING: WASM_HOST_UNSAFE_NO_SIDECAR_CHECK=1: calls to the sidecar are not checked (tests only)"
+            );
+        }
         Self {
+            sidecar: Arc::new(Sidecar {
+                authority: caps.sidecar.clone(),
+                policy: caps.policy.clone(),
+                unchecked,
+            }),
             outbound: Arc::new(caps.outbound.clone()),
             tcp: Arc::new(caps.tcp_connect.clone()),
             env,
@@ -240,7 +340,7 @@ impl Grants {
             if !ok {
                 log_limited!(
                     "denied-socket",
-                    "denied socket {use_:?} {addr} (not in host.toml [sockets] tcp_connect)"
+                    "denied socket {use_:?} {addr} (not in service.toml [sockets] tcp_connect)"
                 );
             }
             Box::pin(async move { ok })
@@ -255,6 +355,7 @@ impl Grants {
             http: WasiHttpCtx::new(),
             hooks: Hooks {
                 outbound: self.outbound.clone(),
+                sidecar: self.sidecar.clone(),
             },
             // No backends: a component may use the preloaded graphs by name,
             // never load model bytes of its own.

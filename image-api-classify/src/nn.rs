@@ -3,7 +3,7 @@
 //! are in its header), so the crate builds from a fresh clone.
 //!
 //! The graph is loaded once per process by wasm-host (`[[nn_graphs]]` in
-//! host.toml) and found by name; graph, execution context and labels are
+//! service.toml) and found by name; graph, execution context and labels are
 //! kept for the life of the instance (instance reuse).
 
 wit_bindgen::generate!({

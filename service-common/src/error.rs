@@ -215,7 +215,7 @@ impl ApiError {
             Self::NotFound => "no such route",
             Self::MethodNotAllowed => "the route exists, not with this method",
             Self::PayloadTooLarge { .. } => {
-                "body over `max_body_bytes` in host.toml (10 MB for the image services); refused by the host from Content-Length before reading, or as soon as a chunked body passes it"
+                "body over `max_body_bytes` in service.toml (10 MB for the image services); refused by the host from Content-Length before reading, or as soon as a chunked body passes it"
             }
             Self::HeadersTooLarge => "the URL or the headers are over the Dapr sidecar's limit",
             Self::UnsupportedMediaType(_) => "not an image we decode (PNG, JPEG, GIF, BMP, WebP)",

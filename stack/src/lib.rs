@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod generate;
+pub mod scaffold;
+
 /// A multi-app run file, as `dapr run -f` reads it. Fields this supervisor
 /// does not implement are refused rather than ignored.
 #[derive(Debug, Deserialize)]

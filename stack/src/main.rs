@@ -39,8 +39,10 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use stack::{App, Backoff, Restart, RunFile, utc};
 
+mod new_cmd;
+
 const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] [--sentry PATH] \
-                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps";
+                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps | gen [--check] | new NAME [--from blank|grayscale|events] [--dry-run] | new --remove NAME [--dry-run]";
 /// Sentry's gRPC port; healthz and metrics take the next two. Below the
 /// ephemeral range (32768+), so no outgoing connection can hold them.
 const SENTRY_PORT: u16 = 3520;
@@ -100,6 +102,22 @@ fn cli() -> Result<ExitCode, String> {
             }
             _ => rest.push(a),
         }
+    }
+    let root = opts.file.parent().unwrap_or(Path::new(""));
+    let root = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+    if rest.first().map(String::as_str) == Some("new") {
+        return Ok(new_cmd::run(root, &rest[1..]));
+    }
+    if let Some(("gen", flags)) = rest.split_first().map(|(a, f)| (a.as_str(), f)) {
+        return match flags {
+            [] => generate(root, false),
+            [f] if f == "--check" => generate(root, true),
+            _ => Err(USAGE.into()),
+        };
     }
     let text = fs::read_to_string(&opts.file)
         .map_err(|e| format!("cannot read {}: {e}", opts.file.display()))?;
@@ -173,6 +191,39 @@ fn cli() -> Result<ExitCode, String> {
             wait_healthy(&file, &state, Duration::from_secs(secs))
         }
         _ => Err(USAGE.into()),
+    }
+}
+
+/// `stack gen`: writes every file derived from the manifests, or with
+/// `check` only says which are stale (exit 1).
+fn generate(root: &Path, check: bool) -> Result<ExitCode, String> {
+    let mut stale = Vec::new();
+    for (path, text) in stack::generate::files(root)? {
+        let full = root.join(&path);
+        if fs::read_to_string(&full).is_ok_and(|old| old == text) {
+            continue;
+        }
+        stale.push(path.display().to_string());
+        if !check {
+            if let Some(dir) = full.parent() {
+                fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            fs::write(&full, text).map_err(|e| format!("{}: {e}", full.display()))?;
+        }
+    }
+    match (check, stale.is_empty()) {
+        (_, true) => Ok(ExitCode::SUCCESS),
+        (false, false) => {
+            println!("stack gen: wrote {}", stale.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        (true, false) => {
+            eprintln!(
+                "stack gen --check: stale (edit the service.toml files, then run `stack gen`): {}",
+                stale.join(", ")
+            );
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

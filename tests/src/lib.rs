@@ -13,7 +13,7 @@ pub const WEB: &str = "http://127.0.0.1:8080";
 /// events-service's app port.
 pub const EVENTS: &str = "http://127.0.0.1:9007";
 /// The `web` app's sidecar, used to call services by Dapr invocation.
-pub const DAPR_WEB: &str = "http://127.0.0.1:3500";
+pub const DAPR_WEB: &str = "http://127.0.0.1:3506";
 /// image-api-grayscale's sidecar.
 pub const DAPR_GRAYSCALE: &str = "http://127.0.0.1:3503";
 
@@ -264,11 +264,11 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// The worst-case memory `wasm-host limits` prints for an app's
-/// host.toml, MiB: its instances' budget plus its buffers.
+/// service.toml, MiB: its instances' budget plus its buffers.
 pub fn worst_case_mib(app: &str) -> u64 {
     let out = std::process::Command::new(root().join(".cache/bin/wasm-host"))
         .args(["limits", "--manifest"])
-        .arg(root().join(app).join("host.toml"))
+        .arg(root().join(app).join("service.toml"))
         .output()
         .expect("wasm-host limits");
     assert!(out.status.success(), "{out:?}");
@@ -446,4 +446,30 @@ pub fn script(name: &str, args: &[&str]) -> String {
         .expect("script");
     assert!(out.status.success(), "scripts/{name} {args:?}: {out:?}");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Adds a message to a topic straight on the broker (Redis Streams), as
+/// Dapr's Redis pub/sub stores one: field `data`, a CloudEvent of
+/// `content_type` carrying `data`. No app may publish to `events` through
+/// Dapr (only the outbox does), so this is how a test plays a broken
+/// publisher.
+pub fn broker_publish(topic: &str, content_type: &str, data: &[u8]) {
+    let data = match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(v) if content_type == "application/json" => v,
+        _ => serde_json::Value::String(String::from_utf8_lossy(data).into_owned()),
+    };
+    let event = serde_json::json!({
+        "specversion": "1.0", "id": format!("test-{}", std::process::id()),
+        "source": "e2e", "type": "com.dapr.event.sent", "topic": topic,
+        "pubsubname": "pubsub", "datacontenttype": content_type, "data": data,
+    });
+    let password = std::fs::read_to_string(root().join(".data/broker-password")).expect("password");
+    let port = std::env::var("BROKER_PORT").unwrap_or_else(|_| "6381".into());
+    let out = std::process::Command::new("redis-cli")
+        .args(["--no-auth-warning", "-h", "127.0.0.1", "-p", &port])
+        .args(["XADD", topic, "*", "data", &event.to_string()])
+        .env("REDISCLI_AUTH", password.trim())
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "XADD: {out:?}");
 }

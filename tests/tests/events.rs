@@ -122,17 +122,10 @@ fn every_success_is_one_event_across_a_broker_restart() {
 
 #[test]
 fn malformed_messages_are_dead_lettered_and_do_not_block_the_others() {
-    // Published straight to the topic through grayscale's sidecar, as any
-    // app with the pub/sub component could.
-    let publish = |content_type: &str, body: &[u8]| {
-        let r = dapr_post(
-            "image-api-grayscale",
-            &format!("{DAPR_GRAYSCALE}/v1.0/publish/pubsub/events"),
-            &[("content-type", content_type)],
-            body,
-        );
-        assert_eq!(r.status, 204, "{}", r.text());
-    };
+    // Added straight to the topic on the broker: no app may publish to it
+    // through Dapr (tests/tests/rights.rs), so a broken message can only
+    // come from there.
+    let publish = |content_type: &str, body: &[u8]| broker_publish("events", content_type, body);
     let marker = format!("bad-{}", std::process::id());
     publish("text/plain", marker.as_bytes());
     publish(

@@ -1,6 +1,6 @@
 //! wasm-host on the running stack: the client is the TCP peer (or the
 //! gateway's word through the sidecar), and a component gets only what its
-//! host.toml grants. Some tests start a host of their own beside the stack,
+//! service.toml grants. Some tests start a host of their own beside the stack,
 //! on ports 9120-9129.
 
 use e2e::*;
@@ -24,7 +24,7 @@ impl Host {
         let dir = root().join(".data/host-test").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("host.toml"), manifest).expect("manifest");
+        std::fs::write(dir.join("service.toml"), manifest).expect("manifest");
         let log = dir.join("host.log");
         let out = std::fs::File::create(&log).expect("log");
         let wasm = root()
@@ -33,7 +33,7 @@ impl Host {
         let child = Command::new(root().join(".cache/bin/wasm-host"))
             .arg("serve")
             .arg(format!("--addr=127.0.0.1:{port}"))
-            .arg("--manifest=host.toml")
+            .arg("--manifest=service.toml")
             .arg(wasm)
             .current_dir(&dir)
             .env_clear()
@@ -182,7 +182,7 @@ fn events_service_may_open_sockets_to_the_database_only() {
     // through its sidecar. Told the database is elsewhere, the host refuses
     // the real database's address.
     let manifest =
-        std::fs::read_to_string(root().join("events-service/host.toml")).expect("host.toml");
+        std::fs::read_to_string(root().join("events-service/service.toml")).expect("service.toml");
     let token = dapr_token("events-service");
     let db_port = std::env::var("DB_PORT").unwrap_or_else(|_| "3306".into());
     let env = |db: &str| {
@@ -240,7 +240,7 @@ fn classify_instances_share_the_process_graph() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let after = current(&read());
-    // Three requests at once (host.toml's memory budget): three instances.
+    // Three requests at once (service.toml's memory budget): three instances.
     assert!(instances(&after) >= 3, "{after}");
     // New instances, no new graph load: the one at start serves them all.
     assert_eq!(after.matches("loaded nn graph").count(), 1, "{after}");

@@ -376,7 +376,7 @@ fn a_body_over_the_gateways_limit_is_413_before_it_is_forwarded() {
 
 #[test]
 fn cheap_reads_are_rate_limited_per_client() {
-    // events-service's host.toml: 20 a second per client, 40 at once.
+    // events-service's service.toml: 20 a second per client, 40 at once.
     for path in ["/events?limit=1000", "/init"] {
         let me = client_ip(208);
         let statuses: Vec<u16> = (0..60)

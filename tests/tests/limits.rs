@@ -1,5 +1,5 @@
 //! Each pod's memory limit (deploy/chart/values.yaml) covers the worst case
-//! its host.toml allows (`wasm-host limits`): requests within the limits
+//! its service.toml allows (`wasm-host limits`): requests within the limits
 //! never get a pod OOM-killed.
 
 use e2e::*;

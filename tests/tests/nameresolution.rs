@@ -71,7 +71,7 @@ fn app(id: &str, n: u16, wasm: &str) -> String {
     metricsPort: {metrics}
     command: [wasm-host, serve, --addr=127.0.0.1:{app}, --manifest={manifest}, {wasm}]
 ",
-        manifest = root().join("web/host.toml").display(),
+        manifest = root().join("web/service.toml").display(),
         app = 9105 + n,
         http = 3705 + n,
         grpc = 3715 + n,

@@ -133,7 +133,7 @@ fn no_port_of_the_stack_answers_on_another_address() {
         }
     }
     // Loopback does answer: the check above can fail.
-    assert!(std::net::TcpStream::connect("127.0.0.1:3500").is_ok());
+    assert!(std::net::TcpStream::connect("127.0.0.1:3506").is_ok());
 }
 
 #[test]
@@ -179,31 +179,27 @@ fn access_control_allows_only_the_declared_calls() {
     };
     let event = br#"{"event_id":"acl","event_ts":1,"op_type":"forged","input_size":1}"#;
     // web may read events, not write them, and may not call /init.
-    let r = dapr_post("web", &invoke(3500, "events-service", "events"), &[], event);
+    let r = dapr_post("web", &invoke(3506, "events-service", "events"), &[], event);
     assert_eq!(r.status, 403, "{}", r.text());
-    let r = dapr_get("web", &invoke(3500, "events-service", "init"));
+    let r = dapr_get("web", &invoke(3506, "events-service", "init"));
     assert_eq!(r.status, 403, "{}", r.text());
-    let r = dapr_get("web", &invoke(3500, "events-service", "events?limit=1"));
+    let r = dapr_get("web", &invoke(3506, "events-service", "events?limit=1"));
     assert_eq!(r.status, 200, "{}", r.text());
-    // The image services may write events, not read them nor call /init.
-    let r = dapr_get(
-        "image-api-grayscale",
-        &invoke(3503, "events-service", "events"),
-    );
+    // web may not invoke a route no manifest makes public.
+    let r = dapr_get("web", &invoke(3506, "image-api-grayscale", "healthz"));
     assert_eq!(r.status, 403, "{}", r.text());
-    let r = dapr_get(
-        "image-api-classify",
-        &invoke(3504, "events-service", "init"),
-    );
-    assert_eq!(r.status, 403, "{}", r.text());
-    // events-service may call nobody; nobody may call web.
-    let r = dapr_get(
-        "events-service",
-        &invoke(3505, "image-api-grayscale", "healthz"),
-    );
-    assert_eq!(r.status, 403, "{}", r.text());
-    let r = dapr_get("image-api-grayscale", &invoke(3503, "web", "healthz"));
-    assert_eq!(r.status, 403, "{}", r.text());
+    // No other app may invoke anything: their manifests grant no
+    // invocation, so their sidecars do not even serve the invoke API
+    // (api.allowed; tests/tests/rights.rs shows the other APIs).
+    for (app, port, to) in [
+        ("image-api-grayscale", 3503, "events-service"),
+        ("image-api-classify", 3504, "events-service"),
+        ("events-service", 3505, "image-api-grayscale"),
+        ("image-api-grayscale", 3503, "web"),
+    ] {
+        let r = dapr_get(app, &invoke(port, to, "healthz"));
+        assert_eq!(r.status, 404, "{app}: {}", r.text());
+    }
     assert!(all_events().iter().all(|e| e["op_type"] != "forged"));
 }
 
@@ -232,32 +228,31 @@ fn secrets_are_scoped_to_the_one_app_and_key_that_need_them() {
         .cloned()
         .collect();
     assert_eq!(keys, ["events-db-url"]);
-    // The other apps do not even load the store (component scopes: the
-    // secrets file is never read by their sidecars). web loads no secret
-    // store at all; the image services load only brokersecrets, for their
-    // pub/sub component.
-    let r = dapr_get("web", &url(3500, "events-db-url"));
-    assert_eq!(r.status, 500, "web: {}", r.text());
-    assert_eq!(r.json()["errorCode"], "ERR_SECRET_STORES_NOT_CONFIGURED");
-    for (app, port) in [("image-api-grayscale", 3503), ("image-api-classify", 3504)] {
+    // The other apps' manifests name no secret: their sidecars do not
+    // serve the secrets API at all (api.allowed), and do not load the
+    // store either (component scopes).
+    for (app, port) in [
+        ("web", 3506),
+        ("image-api-grayscale", 3503),
+        ("image-api-classify", 3504),
+    ] {
         let r = dapr_get(app, &url(port, "events-db-url"));
-        assert_eq!(r.status, 401, "{app}: {}", r.text());
-        assert_eq!(r.json()["errorCode"], "ERR_SECRET_STORE_NOT_FOUND", "{app}");
+        assert_eq!(r.status, 404, "{app}: {}", r.text());
         assert!(!r.text().contains(pw.trim()));
     }
     // The broker's password resolves the sidecars' pub/sub component; no
     // app may read it through the API.
     let broker = std::fs::read_to_string(root().join(".data/broker-password")).expect("password");
-    for (app, port) in [
-        ("image-api-grayscale", 3503),
-        ("image-api-classify", 3504),
-        ("events-service", 3505),
+    for (app, port, status) in [
+        ("image-api-grayscale", 3503, 404),
+        ("image-api-classify", 3504, 404),
+        ("events-service", 3505, 403),
     ] {
         let r = dapr_get(
             app,
             &format!("http://127.0.0.1:{port}/v1.0/secrets/brokersecrets/broker-password"),
         );
-        assert_eq!(r.status, 403, "{app}: {}", r.text());
+        assert_eq!(r.status, status, "{app}: {}", r.text());
         assert!(!r.text().contains(broker.trim()));
     }
 }

@@ -41,3 +41,27 @@ readOnlyRootFilesystem: true
 capabilities: {drop: [ALL]}
 seccompProfile: {type: RuntimeDefault}
 {{- end }}
+
+{{/*
+The services and their wiring (ports, who may invoke whom, secrets, Dapr
+APIs, component and topic scopes), derived from each service's service.toml
+by `stack gen`. Call: include "dapr-wasi.wiring" . | fromYaml
+*/}}
+{{- define "dapr-wasi.wiring" -}}
+{{ .Files.Get "files/services.yaml" }}
+{{- end }}
+
+{{/*
+A service's sizing: values.yaml's services.<app> over serviceDefaults; the
+memory limit defaults to its host's worst case (`wasm-host limits`) plus
+the host itself.
+Call: include "dapr-wasi.sizing" (dict "ctx" $ "app" $app "wire" $wire) | fromYaml
+*/}}
+{{- define "dapr-wasi.sizing" -}}
+{{- $own := index .ctx.Values.services .app | default dict -}}
+{{- $svc := mergeOverwrite (deepCopy .ctx.Values.serviceDefaults) (deepCopy $own) -}}
+{{- if not $svc.resources.limits.memory -}}
+{{- $_ := set $svc.resources.limits "memory" (printf "%dMi" (add .wire.worstCaseMi .ctx.Values.hostOverheadMi)) -}}
+{{- end -}}
+{{ toYaml $svc }}
+{{- end }}

@@ -10,7 +10,7 @@
 //!
 //! The database URL is the secret `events-db-url` of the Dapr secret store
 //! `secretstore`, read on first use. This file is the pure core (validation,
-//! SQL, paging); `main.rs` does the I/O.
+//! SQL, paging); `handler.rs` and `db.rs` do the I/O.
 
 use serde::{Deserialize, Serialize};
 use service_common::CodeDoc;

@@ -5,10 +5,9 @@
 //! | `POST /grayscale` | the image in grayscale, same size: base64 PNG text by default (the original template's format), raw bytes with `Accept: image/png` / `image/gif`; GIF in, GIF out (every frame) |
 //! | `GET /healthz` | `{"status":"ok"}` |
 //!
-//! This file is the pure core (decode, convert, encode); `main.rs` is the
-//! wasi:http handler around it. Run it alone with
-//! `dapr run --app-id image-api-grayscale --app-port 9005 --dapr-http-port 3503 ...`
-//! (see this crate's README).
+//! This file is the pure core (decode, convert, encode); `handler.rs` is the
+//! wasi:http handler around it (its state calls and the event through the
+//! outbox: service-common's `service/`). Its manifest is `service.toml`.
 
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};

@@ -152,16 +152,19 @@ fn an_early_answer_reaches_a_caller_still_sending_its_body() {
 #[test]
 fn outbound_http_off_the_list_is_an_error_not_a_connection() {
     // A listener standing in for "some other host"; the component is told
-    // it is its sidecar, but the manifest allows another port only.
+    // it is its sidecar (DAPR_HTTP_ENDPOINT, which the SDK reads first),
+    // but the manifest allows another port only, and the host knows no
+    // sidecar (no DAPR_HTTP_PORT).
     let other = TcpListener::bind("127.0.0.1:0").expect("bind");
     other.set_nonblocking(true).expect("nonblocking");
     let port = other.local_addr().expect("addr").port().to_string();
+    let endpoint = format!("http://127.0.0.1:{port}");
     let host = Host::start(
         "outbound",
         9120,
-        "env = [\"DAPR_HTTP_PORT\"]\n[http]\noutbound = [\"127.0.0.1:9\"]\n",
+        "env = [\"DAPR_HTTP_ENDPOINT\"]\n[http]\noutbound = [\"127.0.0.1:9\"]\n",
         "web",
-        &[("DAPR_HTTP_PORT", &port)],
+        &[("DAPR_HTTP_ENDPOINT", &endpoint)],
     );
     let r = get("http://127.0.0.1:9120/api/events");
     r.assert_error(503, "unavailable");
@@ -172,6 +175,30 @@ fn outbound_http_off_the_list_is_an_error_not_a_connection() {
     let log = host.log();
     assert!(
         log.contains(&format!("denied outbound HTTP to http://127.0.0.1:{port}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_sidecar_call_the_manifest_does_not_grant_never_leaves_the_host() {
+    // The same, with the listener as the sidecar (DAPR_HTTP_PORT) and a
+    // manifest that grants web no invocation: the host answers 403 itself.
+    let sidecar = TcpListener::bind("127.0.0.1:0").expect("bind");
+    sidecar.set_nonblocking(true).expect("nonblocking");
+    let port = sidecar.local_addr().expect("addr").port().to_string();
+    let host = Host::start(
+        "sidecar",
+        9123,
+        "env = [\"DAPR_HTTP_PORT\"]\n",
+        "web",
+        &[("DAPR_HTTP_PORT", &port)],
+    );
+    let r = get("http://127.0.0.1:9123/api/events");
+    r.assert_error(503, "unavailable");
+    assert!(sidecar.accept().is_err(), "the call reached the sidecar");
+    let log = host.log();
+    assert!(
+        log.contains("denied Dapr call: GET /v1.0/invoke/events-service/method/events"),
         "{log}"
     );
 }

@@ -28,6 +28,48 @@ fn header(what: &str) -> String {
     )
 }
 
+/// Folders whose every file `stack gen` writes: any other file there is
+/// stale (a removed service's) and goes.
+pub const OWNED_DIRS: [&str; 1] = ["config/apps"];
+
+/// Writes every derived file that differs (or with `check`, writes
+/// nothing) and removes stale ones; returns the paths that were, or would
+/// be, changed.
+pub fn write(root: &Path, check: bool) -> Result<Vec<String>, String> {
+    let files = files(root)?;
+    let mut changed = Vec::new();
+    for (path, text) in &files {
+        let full = root.join(path);
+        if std::fs::read_to_string(&full).is_ok_and(|old| old == *text) {
+            continue;
+        }
+        changed.push(path.display().to_string());
+        if !check {
+            if let Some(dir) = full.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            std::fs::write(&full, text).map_err(|e| format!("{}: {e}", full.display()))?;
+        }
+    }
+    for dir in OWNED_DIRS {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = PathBuf::from(dir).join(e.file_name());
+            if files.iter().any(|(p, _)| *p == path) {
+                continue;
+            }
+            changed.push(format!("{} (removed)", path.display()));
+            if !check {
+                std::fs::remove_file(root.join(&path))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// What one run of `stack gen` writes: (path relative to the root, text).
 pub fn files(root: &Path) -> Result<Vec<(PathBuf, String)>, String> {
     let services = wiring::read_services(root)?;

@@ -197,20 +197,7 @@ fn cli() -> Result<ExitCode, String> {
 /// `stack gen`: writes every file derived from the manifests, or with
 /// `check` only says which are stale (exit 1).
 fn generate(root: &Path, check: bool) -> Result<ExitCode, String> {
-    let mut stale = Vec::new();
-    for (path, text) in stack::generate::files(root)? {
-        let full = root.join(&path);
-        if fs::read_to_string(&full).is_ok_and(|old| old == text) {
-            continue;
-        }
-        stale.push(path.display().to_string());
-        if !check {
-            if let Some(dir) = full.parent() {
-                fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            }
-            fs::write(&full, text).map_err(|e| format!("{}: {e}", full.display()))?;
-        }
-    }
+    let stale = stack::generate::write(root, check)?;
     match (check, stale.is_empty()) {
         (_, true) => Ok(ExitCode::SUCCESS),
         (false, false) => {

@@ -149,16 +149,8 @@ fn copy(from: &Path, to: &Path, edit: &dyn Fn(&str) -> String) -> Result<(), Str
 /// `stack gen`, then Cargo.lock refreshed for the changed members (cargo
 /// writes it deterministically).
 fn regenerate(root: &Path) -> Result<(), String> {
-    for (path, text) in stack::generate::files(root)? {
-        let full = root.join(&path);
-        if fs::read_to_string(&full).is_ok_and(|old| old == text) {
-            continue;
-        }
-        if let Some(dir) = full.parent() {
-            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        fs::write(&full, text).map_err(|e| format!("{}: {e}", full.display()))?;
-        println!("stack gen: wrote {}", path.display());
+    for path in stack::generate::write(root, false)? {
+        println!("stack gen: wrote {path}");
     }
     let status = Command::new("cargo")
         .args(["metadata", "--format-version", "1"])

@@ -45,7 +45,8 @@ fn every_pods_memory_limit_covers_its_hosts_worst_case() {
             .as_u64()
             .unwrap_or_else(|| panic!("{app}: not in files/services.yaml"));
         assert_eq!(derived, worst, "{app}: stack gen and wasm-host disagree");
-        let limit = match values["services"][app.as_str()]["resources"]["limits"]["memory"].as_str() {
+        let limit = match values["services"][app.as_str()]["resources"]["limits"]["memory"].as_str()
+        {
             Some(set) => mib(set),
             None => derived + overhead,
         };

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod chart;
 pub mod generate;
 pub mod scaffold;
 

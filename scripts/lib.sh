@@ -23,6 +23,8 @@ esac
 export DB_PORT="${DB_PORT:-3306}"
 # The pub/sub broker (scripts/broker); not 6379, so a system Redis can stay.
 BROKER_PORT="${BROKER_PORT:-6381}"
+# Zipkin (scripts/tracing); config/config.yaml names the same port.
+ZIPKIN_PORT=9411
 DAPRD_VERSION=1.18.3
 DAPR_CLI_VERSION=1.12.0
 

@@ -30,6 +30,9 @@ use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
 
 use crate::{STOPPING, log_limited};
 
+/// The W3C trace context header.
+pub const TRACEPARENT: &str = "traceparent";
+
 /// Per-instance state: WASI as the manifest allows, wasi:http with the
 /// outbound allow-list, wasi-nn over the process's shared graphs.
 pub struct Host {
@@ -103,6 +106,10 @@ impl wasmtime_wasi_http::WasiHttpView for Host {
 struct Hooks {
     outbound: Arc<Vec<Authority>>,
     sidecar: Arc<Sidecar>,
+    /// The W3C trace context of the request the instance is serving: sent
+    /// with each of its calls to the sidecar, so Dapr's hops join the
+    /// caller's trace with no tracing code in the component.
+    trace: Option<HeaderValue>,
 }
 
 /// The sidecar's address and what the component may ask of it.
@@ -187,13 +194,13 @@ impl WasiHttpHooks for Hooks {
         let scheme = uri.scheme_str().unwrap_or("");
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        match self
+        let to_sidecar = self
             .sidecar
-            .check(scheme, authority, request.method().as_str(), path)
-        {
+            .check(scheme, authority, request.method().as_str(), path);
+        match &to_sidecar {
             Some(Err(why)) => {
                 log_limited!("denied-dapr", "denied Dapr call: {why}");
-                let res = denied(&why);
+                let res = denied(why);
                 return Box::new(async move {
                     Ok((
                         res,
@@ -210,6 +217,12 @@ impl WasiHttpHooks for Hooks {
                 return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
             }
             None => {}
+        }
+        if let (Some(tp), Some(Ok(()))) = (&self.trace, &to_sidecar) {
+            request
+                .headers_mut()
+                .entry(TRACEPARENT)
+                .or_insert_with(|| tp.clone());
         }
         // `host` is a forbidden header for the guest, and wasmtime 48's p2
         // path does not add it; HTTP/1.1 servers (daprd) require it.
@@ -356,6 +369,7 @@ impl Grants {
             hooks: Hooks {
                 outbound: self.outbound.clone(),
                 sidecar: self.sidecar.clone(),
+                trace: None,
             },
             // No backends: a component may use the preloaded graphs by name,
             // never load model bytes of its own.
@@ -418,7 +432,8 @@ pub struct Worker {
 
 impl WorkerState for Worker {
     type StoreData = Host;
-    type RequestData = ();
+    /// The request's `traceparent` (server.rs: the caller's, or a new one).
+    type RequestData = Option<HeaderValue>;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         if total >= self.max_requests || self.memory.load(Ordering::Relaxed) > self.recycle_above {
@@ -433,10 +448,11 @@ impl WorkerState for Worker {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, Host>,
-        _data: (),
+        mut store: StoreContextMut<'_, Host>,
+        trace: Option<HeaderValue>,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + 'static + Send + Sync>> {
+        store.data_mut().hooks.trace = trace;
         Box::pin(tokio::time::sleep(self.request_timeout))
     }
 

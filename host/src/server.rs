@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasm_host::buffer::{BodyError, ByteBudget, ReadRules, WriteTimeout, drain, read_body};
 use wasm_host::guard::{ConnLimiter, RateLimiter, Refusal, check_head};
+use wasm_host::trace::random_id;
 use wasm_host::{Limits, set_client};
 use wasmtime::{PoolConcurrencyLimitError, Result, format_err};
 use wasmtime_wasi_http::WasiBody;
 use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError, ProxyHandler};
 
-use crate::runtime::Handler;
+use crate::runtime::{Handler, TRACEPARENT};
 use crate::{EPOCH_TICK, STOPPING, log_limited};
 
 /// Most of a too-large body the host still reads (and discards), and for
@@ -200,7 +201,14 @@ async fn handle(
         }
     };
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
-    let answer = match call(shared, head, body, deadline).await {
+    // The caller's trace, or a new one; the component sees it, its sidecar
+    // calls carry it, and the answer says which it was.
+    let incoming = head.headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
+    let trace = HeaderValue::from_str(&wasm_host::trace::traceparent(incoming, random_id)).ok();
+    if let Some(tp) = &trace {
+        head.headers.insert(TRACEPARENT, tp.clone());
+    }
+    let answer = match call(shared, head, body, deadline, trace.clone()).await {
         Ok(answer) => answer,
         Err(refusal) => return refused(refusal),
     };
@@ -213,7 +221,13 @@ async fn handle(
         deadline,
     };
     match read_body(&mut body, rules, &shared.budget).await {
-        Ok(bytes) => Response::from_parts(parts, full(bytes)),
+        Ok(bytes) => {
+            let mut answer = Response::from_parts(parts, full(bytes));
+            if let Some(tp) = trace {
+                answer.headers_mut().entry(TRACEPARENT).or_insert(tp);
+            }
+            answer
+        }
         Err(e) => {
             log_limited!(
                 "answer",
@@ -236,10 +250,11 @@ async fn call(
     head: http::request::Parts,
     body: Bytes,
     deadline: tokio::time::Instant,
+    mut trace: Option<HeaderValue>,
 ) -> Result<Response<WasiBody>, Refusal> {
     let mut req = http::Request::from_parts(head, full(body));
     loop {
-        let e = match shared.handler.handle((), req).await {
+        let e = match shared.handler.handle(trace, req).await {
             Ok(answer) => return Ok(answer),
             Err(e) => e,
         };
@@ -247,12 +262,13 @@ async fn call(
             log_limited!("timeout", "request timed out");
             return Err(Refusal::Timeout);
         }
-        match e.downcast::<InstantiationError<()>>() {
+        match e.downcast::<InstantiationError<Option<HeaderValue>>>() {
             Ok(failed) if failed.error.is::<PoolConcurrencyLimitError>() => {
                 if tokio::time::Instant::now() >= deadline {
                     log_limited!("pool", "instance pool full until the deadline: 503");
                     return Err(Refusal::Busy);
                 }
+                trace = failed.request_data;
                 req = failed
                     .request
                     .into_inner()

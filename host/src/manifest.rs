@@ -29,6 +29,8 @@ pub struct Capabilities {
     pub sidecar: Option<Authority>,
     /// The `[dapr]` rights.
     pub policy: SidecarPolicy,
+    /// `[app] id`, if a service: the name on its spans.
+    pub app_id: Option<String>,
 }
 
 /// Expands, parses and checks every value. `var` reads the host's
@@ -60,6 +62,7 @@ pub fn resolve(
     Ok(Capabilities {
         sidecar,
         policy: SidecarPolicy::new(&m.dapr, public),
+        app_id: m.app.as_ref().map(|a| a.id.clone()),
         ..caps
     })
 }
@@ -119,6 +122,7 @@ fn resolve_caps(
         limits: m.limits()?,
         sidecar: None,
         policy: SidecarPolicy::default(),
+        app_id: None,
     })
 }
 

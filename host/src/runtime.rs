@@ -392,6 +392,17 @@ pub struct Handler {
     pub instances: AtomicU64,
 }
 
+impl Handler {
+    /// The name on the host's spans: the service's app id.
+    pub fn service_name(&self) -> String {
+        self.grants
+            .caps
+            .app_id
+            .clone()
+            .unwrap_or_else(|| "wasm-host".into())
+    }
+}
+
 pub struct Expiration {
     idle: Duration,
     request: Duration,

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasm_host::buffer::{BodyError, ByteBudget, ReadRules, WriteTimeout, drain, read_body};
 use wasm_host::guard::{ConnLimiter, RateLimiter, Refusal, check_head};
-use wasm_host::trace::random_id;
+use wasm_host::spans::{Exporter, Span, now_us};
+use wasm_host::trace::{Context, random_id};
 use wasm_host::{Limits, set_client};
 use wasmtime::{PoolConcurrencyLimitError, Result, format_err};
 use wasmtime_wasi_http::WasiBody;
@@ -39,6 +40,8 @@ struct Shared {
     /// Requests per client, where the manifest asks for it.
     rate: Option<RateLimiter>,
     app_token: Option<String>,
+    /// The host's spans, when WASM_HOST_ZIPKIN names a backend.
+    spans: Option<Exporter>,
 }
 
 /// Serves `handler` on `addr` until SIGINT or SIGTERM.
@@ -65,6 +68,18 @@ pub async fn run(
     let plan = limits.plan();
     let conns = ConnLimiter::new(limits.max_connections, limits.max_connections_per_client);
     let shared = Arc::new(Shared {
+        spans: std::env::var("WASM_HOST_ZIPKIN")
+            .ok()
+            .filter(|a| !a.is_empty())
+            .and_then(|url| {
+                let e = Exporter::start(&url, handler.service_name());
+                if e.is_none() {
+                    eprintln!(
+                        "wasm-host: WASM_HOST_ZIPKIN={url:?} is not http://host:port/path: no spans"
+                    );
+                }
+                e
+            }),
         handler: ProxyHandler::new(handler),
         slots: Semaphore::new(plan.slots as usize),
         budget: ByteBudget::new(limits.max_buffered_bytes),
@@ -158,18 +173,54 @@ fn refuse_connection(stream: tokio::net::TcpStream) {
     log_limited!("refused", "over the connection cap: refused a connection");
 }
 
-/// One request: its head checked, its body buffered, an instance slot, the
-/// component, its answer buffered; the slot is free before the answer is
-/// written.
+/// One request in its trace: the host's span (a child of the caller's),
+/// whose `traceparent` the component, its sidecar calls and the answer get.
 async fn handle(
     shared: &Shared,
     req: http::Request<hyper::body::Incoming>,
     peer: IpAddr,
 ) -> Response<WasiBody> {
+    let incoming = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
+    let ctx = Context::server(incoming, random_id);
+    let start_us = now_us();
+    let started = Instant::now();
+    let name = format!("{} {}", req.method(), req.uri().path());
+    let tp = HeaderValue::from_str(&ctx.traceparent()).ok();
+    let (mut answer, guest) = serve(shared, req, peer, tp.clone()).await;
+    if let Some(tp) = tp {
+        answer.headers_mut().insert(TRACEPARENT, tp);
+    }
+    if let Some(spans) = shared.spans.as_ref().filter(|_| ctx.sampled()) {
+        let mut tags = vec![("http.status_code", answer.status().as_u16().to_string())];
+        if let Some(g) = guest {
+            tags.push(("wasm.guest_us", g.as_micros().to_string()));
+        }
+        spans.record(Span {
+            trace_id: ctx.trace_id,
+            id: ctx.span_id,
+            parent_id: ctx.parent_id,
+            name,
+            timestamp_us: start_us,
+            duration_us: started.elapsed().as_micros() as u64,
+            tags,
+        });
+    }
+    answer
+}
+
+/// One request: its head checked, its body buffered, an instance slot, the
+/// component, its answer buffered; the slot is free before the answer is
+/// written. Also says how long the component took, if it ran.
+async fn serve(
+    shared: &Shared,
+    req: http::Request<hyper::body::Incoming>,
+    peer: IpAddr,
+    trace: Option<HeaderValue>,
+) -> (Response<WasiBody>, Option<Duration>) {
     let limits = &shared.limits;
     let (mut head, mut body) = req.into_parts();
     if let Err(refusal) = check_head(&head) {
-        return refused(refusal);
+        return (refused(refusal), None);
     }
     let rules = ReadRules {
         limit: limits.max_body_bytes,
@@ -182,36 +233,36 @@ async fn handle(
             if e == BodyError::TooLarge {
                 drain(body, DRAIN_MAX_BYTES, DRAIN_TIMEOUT);
             }
-            return refused(body_refusal(e));
+            return (refused(body_refusal(e)), None);
         }
     };
     let client = set_client(&mut head.headers, peer, shared.app_token.as_deref());
     if let (Some(rate), Some(client)) = (&shared.rate, client)
         && let Err(secs) = rate.check(client, std::time::Instant::now())
     {
-        return refused(Refusal::RateLimited(secs));
+        return (refused(Refusal::RateLimited(secs)), None);
     }
     let queued = tokio::time::timeout(limits.queue_timeout, shared.slots.acquire()).await;
     let _slot = match queued {
         Ok(Ok(slot)) => slot,
-        Ok(Err(_)) => return refused(Refusal::Stopping),
+        Ok(Err(_)) => return (refused(Refusal::Stopping), None),
         Err(_) => {
             log_limited!("busy", "no instance free within the queue timeout: 503");
-            return refused(Refusal::Busy);
+            return (refused(Refusal::Busy), None);
         }
     };
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
-    // The caller's trace, or a new one; the component sees it, its sidecar
-    // calls carry it, and the answer says which it was.
-    let incoming = head.headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
-    let trace = HeaderValue::from_str(&wasm_host::trace::traceparent(incoming, random_id)).ok();
+    // The component sees the host's span as its parent; its sidecar calls
+    // carry it too (runtime.rs).
     if let Some(tp) = &trace {
         head.headers.insert(TRACEPARENT, tp.clone());
     }
-    let answer = match call(shared, head, body, deadline, trace.clone()).await {
+    let ran = Instant::now();
+    let answer = match call(shared, head, body, deadline, trace).await {
         Ok(answer) => answer,
-        Err(refusal) => return refused(refusal),
+        Err(refusal) => return (refused(refusal), Some(ran.elapsed())),
     };
+    let guest = Some(ran.elapsed());
     // Read the answer whole while the slot is held: the instance is free
     // once it has written it, whatever the client does next.
     let (parts, mut body) = answer.into_parts();
@@ -221,24 +272,19 @@ async fn handle(
         deadline,
     };
     match read_body(&mut body, rules, &shared.budget).await {
-        Ok(bytes) => {
-            let mut answer = Response::from_parts(parts, full(bytes));
-            if let Some(tp) = trace {
-                answer.headers_mut().entry(TRACEPARENT).or_insert(tp);
-            }
-            answer
-        }
+        Ok(bytes) => (Response::from_parts(parts, full(bytes)), guest),
         Err(e) => {
             log_limited!(
                 "answer",
                 "the component's answer could not be buffered: {e:?}"
             );
-            refused(match e {
+            let refusal = match e {
                 BodyError::TooLarge => Refusal::AnswerTooLarge,
                 BodyError::Budget => Refusal::Busy,
                 BodyError::Idle | BodyError::Deadline => Refusal::Timeout,
                 BodyError::Broken => Refusal::Internal,
-            })
+            };
+            (refused(refusal), guest)
         }
     }
 }

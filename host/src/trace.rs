@@ -21,23 +21,59 @@ pub fn valid(v: &str) -> bool {
             && nonzero(trace) && nonzero(parent))
 }
 
-/// The request's `traceparent`: `incoming` if valid, else a new sampled
-/// one with ids from `random`.
-pub fn traceparent(incoming: Option<&str>, mut random: impl FnMut() -> u64) -> String {
-    match incoming {
-        Some(v) if valid(v) => v.to_string(),
-        _ => {
-            let nonzero = |mut f: Box<dyn FnMut() -> u64 + '_>| loop {
-                let n = f();
-                if n != 0 {
-                    return n;
+/// The trace context of one request the host serves: its own span, a
+/// child of the caller's when the caller sent a valid `traceparent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// 32 hex digits.
+    pub trace_id: String,
+    /// The host's span for this request, 16 hex digits.
+    pub span_id: String,
+    /// The caller's span, if any.
+    pub parent_id: Option<String>,
+    /// The caller's flags (`01`: sampled).
+    pub flags: String,
+}
+
+impl Context {
+    /// The request's context: continues `incoming` if valid, else a new
+    /// sampled trace; ids from `random`.
+    pub fn server(incoming: Option<&str>, mut random: impl FnMut() -> u64) -> Self {
+        let mut nonzero = move || loop {
+            let n = random();
+            if n != 0 {
+                return n;
+            }
+        };
+        let span_id = format!("{:016x}", nonzero());
+        match incoming {
+            Some(v) if valid(v) => {
+                let parts: Vec<&str> = v.split('-').collect();
+                Self {
+                    trace_id: parts[1].to_string(),
+                    span_id,
+                    parent_id: Some(parts[2].to_string()),
+                    flags: parts[3].to_string(),
                 }
-            };
-            let hi = random();
-            let lo = nonzero(Box::new(&mut random));
-            let span = nonzero(Box::new(&mut random));
-            format!("00-{hi:016x}{lo:016x}-{span:016x}-01")
+            }
+            _ => Self {
+                trace_id: format!("{:016x}{:016x}", nonzero(), nonzero()),
+                span_id,
+                parent_id: None,
+                flags: "01".into(),
+            },
         }
+    }
+
+    /// The `traceparent` for what this request causes: the host's span as
+    /// the parent.
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+    }
+
+    /// Whether the caller asked for it to be recorded.
+    pub fn sampled(&self) -> bool {
+        u8::from_str_radix(&self.flags, 16).is_ok_and(|f| f & 1 == 1)
     }
 }
 
@@ -56,10 +92,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_valid_traceparent_is_kept_and_anything_else_replaced() {
+    fn a_valid_traceparent_is_continued_and_anything_else_replaced() {
         let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert!(valid(good));
-        assert_eq!(traceparent(Some(good), || 7), good);
+        let c = Context::server(Some(good), || 0xab);
+        assert_eq!(c.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(c.parent_id.as_deref(), Some("00f067aa0ba902b7"));
+        assert_eq!(
+            c.traceparent(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00000000000000ab-01"
+        );
+        assert!(c.sampled());
+        let unsampled = Context::server(Some(&good.replace("-01", "-00")), || 1);
+        assert!(!unsampled.sampled());
         for bad in [
             "",
             "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -70,19 +115,19 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
         ] {
             assert!(!valid(bad), "{bad}");
-            let fresh = traceparent(Some(bad), || 0xab);
-            assert!(valid(&fresh), "{fresh}");
-            assert_eq!(
-                fresh,
-                "00-00000000000000ab00000000000000ab-00000000000000ab-01"
-            );
+            let fresh = Context::server(Some(bad), || 0xab);
+            assert!(valid(&fresh.traceparent()), "{fresh:?}");
+            assert_eq!(fresh.parent_id, None);
         }
         let mut n = 0u64;
-        let fresh = traceparent(None, || {
+        let fresh = Context::server(None, || {
             n += 1;
             n - 1
         });
-        assert!(valid(&fresh), "zero ids are skipped: {fresh}");
+        assert!(
+            valid(&fresh.traceparent()),
+            "zero ids are skipped: {fresh:?}"
+        );
         assert_ne!(random_id(), random_id());
     }
 }

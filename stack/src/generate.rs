@@ -182,6 +182,9 @@ pub fn run_file(services: &[Service]) -> String {
          # environment; service.toml's `env` passes a variable on into the component.\n\
          version: 1\n\
          common:\n  resourcesPath: ./config/components\n  configFilePath: ./config/config.yaml\n  logLevel: info\n\
+         \x20 env:\n\
+         \x20   # Each wasm-host's own spans go where the sidecars' do (config/config.yaml).\n\
+         \x20   WASM_HOST_ZIPKIN: http://127.0.0.1:9411/api/v2/spans\n\
          apps:\n",
     );
     for s in services {

@@ -2,8 +2,9 @@
 //! `traceparent`, the request's path through web's sidecar, grayscale's
 //! sidecar (its state calls and the outbox) and events-service's sidecar
 //! (the delivery) is one trace in Zipkin (scripts/tracing), read through
-//! its HTTP API. The components carry no tracing code: wasm-host passes
-//! each request's trace context on to its sidecar calls.
+//! its HTTP API. The components carry no tracing code: wasm-host records a
+//! span per request and passes its trace context on to the component's
+//! sidecar calls.
 
 use e2e::*;
 use std::time::Duration;
@@ -60,6 +61,27 @@ fn one_request_through_the_gateway_is_one_trace_across_every_sidecar() {
     assert!(
         grayscale.iter().any(|n| n.contains("state")),
         "no state call of grayscale in the trace: {grayscale:?}"
+    );
+    // wasm-host's own span of each component, under the caller's span, and
+    // the sidecar calls the component made under it.
+    let host_span = |svc: &str| -> serde_json::Value {
+        of(svc)
+            .into_iter()
+            .find(|s| s["tags"]["wasm.guest_us"].is_string())
+            .cloned()
+            .unwrap_or_else(|| panic!("no wasm-host span of {svc}: {spans:?}"))
+    };
+    let web = host_span("web");
+    assert_eq!(
+        web["parentId"], parent,
+        "web's host span is the caller's child"
+    );
+    assert_eq!(web["tags"]["http.status_code"], "200");
+    let gray = host_span("image-api-grayscale");
+    let children = spans.iter().filter(|s| s["parentId"] == gray["id"]).count();
+    assert!(
+        children > 0,
+        "no sidecar call under grayscale's host span: {spans:?}"
     );
     // Every span is parented within the trace, back to the caller's span.
     let ids: Vec<&str> = spans.iter().filter_map(|s| s["id"].as_str()).collect();

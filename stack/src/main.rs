@@ -53,6 +53,8 @@ const FIRST_ALONE: Duration = Duration::from_secs(20);
 /// up to 5 s (its --dapr-graceful-shutdown-seconds default).
 const GRACE: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(200);
+/// Health probes' trace context: valid, not sampled (flags 00).
+const PROBE_TRACEPARENT: &str = "00-00000000000000000000000000000001-0000000000000001-00";
 /// After this long without a healthy daprd and app, say so once.
 const SLOW_START: Duration = Duration::from_secs(60);
 
@@ -583,9 +585,12 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect_timeout(&local(port), TICK).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
     s.set_write_timeout(Some(Duration::from_millis(500))).ok()?;
+    // A trace context that asks not to be recorded: wasm-host traces every
+    // request, and a probe a second is noise in Zipkin.
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         traceparent: {PROBE_TRACEPARENT}\r\n\r\n"
     )
     .ok()?;
     let mut buf = [0u8; 64];

@@ -89,6 +89,27 @@ await step("the new event shows up in the events table", async () => {
       tr.textContent.includes("grayscale") && tr.textContent.includes("31589 bytes")), null, { timeout: 20000 });
 });
 
+await step("the result links to its trace, which Zipkin holds", async () => {
+  const href = await page.getAttribute("#gray-trace", "href");
+  const m = /^http:\/\/[^/]+:9411\/zipkin\/traces\/([0-9a-f]{32})$/.exec(href || "");
+  assert.ok(m, `no trace link: ${href}`);
+  // Followed: Zipkin's UI answers, and its API has the trace (the spans
+  // arrive in batches: wait for them).
+  const ui = await page.request.get(href);
+  assert.equal(ui.status(), 200);
+  const api = `http://127.0.0.1:9411/api/v2/trace/${m[1]}`;
+  const deadline = Date.now() + 30000;
+  let spans = [];
+  while (Date.now() < deadline) {
+    const r = await page.request.get(api);
+    if (r.ok()) spans = await r.json();
+    if (spans.some((s) => s.localEndpoint?.serviceName === "image-api-grayscale")) break;
+    await new Promise((done) => setTimeout(done, 500));
+  }
+  assert.ok(spans.some((s) => s.localEndpoint?.serviceName === "image-api-grayscale"),
+    `the trace has no span of grayscale: ${JSON.stringify(spans).slice(0, 300)}`);
+});
+
 await step("both at once: the grayscale image and the classification with its top 5", async () => {
   await page.setInputFiles("#file", path.join(root, "docs/samples/coffee.jpg"));
   await page.check("input[value=both]");

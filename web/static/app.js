@@ -59,8 +59,18 @@ async function upload(route, accept, file, what) {
   return res;
 }
 
+// Links a result to its trace in Zipkin (scripts/tracing, beside the page
+// on port 9411): the trace id is the answer's traceparent's second field.
+function linkTrace(id, res) {
+  const trace = (res.headers.get("traceparent") || "").split("-")[1];
+  const a = $(id);
+  a.hidden = !trace;
+  if (trace) a.href = `${location.protocol}//${location.hostname}:9411/zipkin/traces/${trace}`;
+}
+
 async function grayscale(file) {
   const res = await upload("/api/grayscale", "image/png, image/gif", file, "grayscale");
+  linkTrace("gray-trace", res);
   const img = $("gray");
   img.src = URL.createObjectURL(await res.blob());
   img.hidden = false;
@@ -69,6 +79,7 @@ async function grayscale(file) {
 
 async function classify(file) {
   const res = await upload("/api/classify", "application/json", file, "classification");
+  linkTrace("classify-trace", res);
   const top = await res.json();
   const best = top[0];
   $("label").textContent = best ? `${best.label}: ${Math.round(best.score * 100)}%` : "Nothing recognised";

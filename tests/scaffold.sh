@@ -73,13 +73,15 @@ EVP=$(app_port "$EV")
 EVD=$(awk -v id="$EV" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == "daprHTTPPort:" { print $2; exit }' dapr.yaml)
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$EVP/init")
 [[ $code == 200 ]] || fail "the events copy's /init (its secret, the database) answered $code"
-id="scaffold-$$-$RANDOM"
+# A size of its own: the list shows sizes, not event ids.
+size=$((7000000 + RANDOM))
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "dapr-api-token: $(cat "$DATA/tokens/$EV/app-api-token")" \
   -H 'content-type: application/json' \
-  --data "{\"event_id\":\"$id\",\"event_ts\":1,\"op_type\":\"grayscale\",\"input_size\":7}" \
+  --data "{\"event_id\":\"scaffold-$$-$size\",\"event_ts\":1,\"op_type\":\"grayscale\",\"input_size\":$size}" \
   "http://127.0.0.1:$EVP/events")
 [[ $code == 2* ]] || fail "the events copy did not write to the database: $code"
-curl -sf "http://127.0.0.1:$EVP/events?limit=50" | grep -q "$id" || fail "the events copy did not read its row back"
+curl -sf "http://127.0.0.1:$EVP/events?limit=50" | grep -q "\"input_size\":$size" \
+  || fail "the events copy did not read its row back"
 tok=$(cat "$DATA/tokens/$EV/dapr-api-token")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "dapr-api-token: $tok" "http://127.0.0.1:$EVD/v1.0/secrets/secretstore/example-unscoped")
 [[ $code == 403 ]] || fail "the events copy's sidecar answered $code for another secret"

@@ -24,15 +24,26 @@ pub const EVENT_MARKER_TTL_SECONDS: u64 = 600;
 /// small marker under `event:<id>` (with a TTL) and, as its
 /// `outbox.projection`, the event, which is what gets published. It carries
 /// no ETag, so it cannot lose a race (see `service::record` for why that
-/// matters with daprd 1.18.3).
+/// matters with daprd 1.18.3). `traceparent`, the request's, goes into both
+/// items' metadata: daprd 1.18.3's outbox copies an item's metadata into the
+/// published CloudEvent but leaves its `traceparent` field empty, which the
+/// subscriber reads first, so without it the trace would end at the outbox.
 pub fn outbox_transaction(
     event: &Event,
+    traceparent: Option<&str>,
 ) -> serde_json::Result<[dapr::state::TransactionOp<serde_json::Value>; 2]> {
     use dapr::{SaveItem, state::TransactionOp};
     let key = format!("event:{}", event.event_id);
-    let marker = SaveItem::new(key.as_str(), serde_json::to_value(event.event_ts)?)
-        .ttl_seconds(EVENT_MARKER_TTL_SECONDS);
-    let projection = SaveItem::new(key.as_str(), serde_json::to_value(event)?).outbox_projection();
+    let traced = |item: SaveItem<serde_json::Value>| match traceparent {
+        Some(tp) => item.metadata("traceparent", tp),
+        None => item,
+    };
+    let marker = traced(
+        SaveItem::new(key.as_str(), serde_json::to_value(event.event_ts)?)
+            .ttl_seconds(EVENT_MARKER_TTL_SECONDS),
+    );
+    let projection =
+        traced(SaveItem::new(key.as_str(), serde_json::to_value(event)?).outbox_projection());
     Ok([
         TransactionOp::Upsert(marker),
         TransactionOp::Upsert(projection),
@@ -59,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_outbox_transaction_stores_a_marker_and_publishes_the_event() {
-        let ops = outbox_transaction(&ev("x")).expect("ops");
+        let ops = outbox_transaction(&ev("x"), None).expect("ops");
         let req = dapr::state::transaction_request("statestore", &ops).expect("req");
         let body: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
         assert_eq!(
@@ -72,6 +83,17 @@ mod tests {
                     "metadata": {"contentType": "application/json", "outbox.projection": "true"}}}
             ])
         );
+    }
+
+    #[test]
+    fn the_requests_trace_rides_in_both_items_metadata() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ops = outbox_transaction(&ev("x"), Some(tp)).expect("ops");
+        let req = dapr::state::transaction_request("statestore", &ops).expect("req");
+        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
+        for op in body["operations"].as_array().expect("ops") {
+            assert_eq!(op["request"]["metadata"]["traceparent"], tp, "{op}");
+        }
     }
 
     #[test]

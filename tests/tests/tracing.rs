@@ -32,63 +32,70 @@ fn one_request_through_the_gateway_is_one_trace_across_every_sidecar() {
         &sample("rocket.png"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    // Every service the request and its event touch, under its trace id.
-    let want = ["web", "image-api-grayscale", "events-service"];
-    let spans = wait_until(Duration::from_secs(60), "the whole trace in Zipkin", || {
-        let r = try_get(&format!("{ZIPKIN}/api/v2/trace/{trace}"))?;
-        (r.status == 200).then_some(())?;
-        let spans: Vec<serde_json::Value> = serde_json::from_slice(&r.body).ok()?;
-        let services: Vec<&str> = spans
-            .iter()
-            .filter_map(|s| s["localEndpoint"]["serviceName"].as_str())
-            .collect();
-        want.iter()
-            .all(|w| services.contains(w))
-            .then_some(spans.clone())
-    });
+    // Spans arrive in batches from each process: poll until the trace is
+    // whole, then say what is still missing if it never is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let spans: Vec<serde_json::Value> = try_get(&format!("{ZIPKIN}/api/v2/trace/{trace}"))
+            .filter(|r| r.status == 200)
+            .and_then(|r| serde_json::from_slice(&r.body).ok())
+            .unwrap_or_default();
+        match whole(&spans, &trace, parent) {
+            Ok(()) => return,
+            Err(e) if std::time::Instant::now() > deadline => panic!("{e}: {spans:#?}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Whether `spans` are the whole trace of one request through the gateway.
+fn whole(spans: &[serde_json::Value], trace: &str, parent: &str) -> Result<(), String> {
     let of = |svc: &str| -> Vec<&serde_json::Value> {
         spans
             .iter()
             .filter(|s| s["localEndpoint"]["serviceName"] == svc)
             .collect()
     };
-    // grayscale's own sidecar calls joined the trace, not only the call
-    // that reached it: the host passed the trace context on.
-    let grayscale: Vec<String> = of("image-api-grayscale")
-        .iter()
-        .map(|s| s["name"].as_str().unwrap_or("").to_lowercase())
-        .collect();
-    assert!(
-        grayscale.iter().any(|n| n.contains("state")),
-        "no state call of grayscale in the trace: {grayscale:?}"
-    );
-    // wasm-host's own span of each component, under the caller's span, and
-    // the sidecar calls the component made under it.
-    let host_span = |svc: &str| -> serde_json::Value {
+    // wasm-host's own span of a component.
+    let host_span = |svc: &str| {
         of(svc)
             .into_iter()
             .find(|s| s["tags"]["wasm.guest_us"].is_string())
-            .cloned()
-            .unwrap_or_else(|| panic!("no wasm-host span of {svc}: {spans:?}"))
+            .ok_or(format!("no wasm-host span of {svc}"))
     };
-    let web = host_span("web");
-    assert_eq!(
-        web["parentId"], parent,
-        "web's host span is the caller's child"
-    );
-    assert_eq!(web["tags"]["http.status_code"], "200");
-    let gray = host_span("image-api-grayscale");
-    let children = spans.iter().filter(|s| s["parentId"] == gray["id"]).count();
-    assert!(
-        children > 0,
-        "no sidecar call under grayscale's host span: {spans:?}"
-    );
-    // Every span is parented within the trace, back to the caller's span.
+    let web = host_span("web")?;
+    if web["parentId"] != parent || web["tags"]["http.status_code"] != "200" {
+        return Err("web's host span is not the caller's child with 200".into());
+    }
+    // grayscale's sidecar calls joined the trace under its host's span: the
+    // host passed the trace context on.
+    let gray = host_span("image-api-grayscale")?;
+    let under_gray: Vec<&str> = spans
+        .iter()
+        .filter(|s| s["parentId"] == gray["id"])
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    if !under_gray
+        .iter()
+        .any(|n| n.contains("/v1.0/state/statestore/transaction"))
+    {
+        return Err(format!(
+            "no outbox transaction under grayscale's host span: {under_gray:?}"
+        ));
+    }
+    // The event's delivery, through the outbox and pub/sub, in the same trace.
+    host_span("events-service")?;
+    // Every span in the trace, parented within it or on the caller's span.
     let ids: Vec<&str> = spans.iter().filter_map(|s| s["id"].as_str()).collect();
-    for s in &spans {
-        assert_eq!(s["traceId"], trace.as_str(), "{s}");
-        if let Some(p) = s["parentId"].as_str() {
-            assert!(ids.contains(&p) || p == parent, "orphan span: {s}");
+    for s in spans {
+        if s["traceId"] != trace {
+            return Err(format!("a span of another trace: {s}"));
+        }
+        if let Some(p) = s["parentId"].as_str()
+            && !(ids.contains(&p) || p == parent)
+        {
+            return Err(format!("an orphan span: {s}"));
         }
     }
+    Ok(())
 }

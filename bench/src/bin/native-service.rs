@@ -189,7 +189,7 @@ impl Sidecar {
 
     /// The event through the outbox, as the wasm service sends it.
     fn publish(&mut self, event: &Event) -> std::io::Result<()> {
-        let ops = outbox_transaction(event).map_err(std::io::Error::other)?;
+        let ops = outbox_transaction(event, None).map_err(std::io::Error::other)?;
         let req = transaction_request(STORE, &ops).map_err(std::io::Error::other)?;
         let m = self.send(req)?;
         if (200..300).contains(&status_of(&m)) {

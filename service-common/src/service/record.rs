@@ -67,8 +67,12 @@ pub async fn admit(dapr: &Client, address: &str, policy: RatePolicy) -> Result<(
 /// Publishes `event` through the outbox ([`outbox_transaction`]). A store
 /// or broker that cannot take it is a 503: no success is answered without
 /// its event.
-pub async fn publish_event(dapr: &Client, event: &Event) -> Result<(), ApiError> {
-    let ops = outbox_transaction(event)
+pub async fn publish_event(
+    dapr: &Client,
+    event: &Event,
+    traceparent: Option<&str>,
+) -> Result<(), ApiError> {
+    let ops = outbox_transaction(event, traceparent)
         .map_err(|e| ApiError::internal(format!("encoding the event: {e}")))?;
     dapr.transact_state(&state_store(), &ops)
         .await

@@ -54,7 +54,12 @@ impl ImageRequest {
     ) -> Result<T, E> {
         if outcome.is_ok() {
             let event = new_event(op_type, self.body.len() as u64);
-            publish_event(&self.dapr, &event).await?;
+            // The request's trace (wasm-host's span), for the outbox.
+            let trace = self
+                .headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok());
+            publish_event(&self.dapr, &event, trace).await?;
         }
         outcome
     }

@@ -8,6 +8,7 @@ pub mod buffer;
 pub mod forwarded;
 pub mod guard;
 pub mod manifest;
+pub mod metrics;
 pub mod spans;
 pub mod trace;
 

@@ -31,6 +31,8 @@ pub struct Capabilities {
     pub policy: SidecarPolicy,
     /// `[app] id`, if a service: the name on its spans.
     pub app_id: Option<String>,
+    /// `[app] routes`' paths: the route labels of its metrics.
+    pub routes: Vec<String>,
 }
 
 /// Expands, parses and checks every value. `var` reads the host's
@@ -63,6 +65,12 @@ pub fn resolve(
         sidecar,
         policy: SidecarPolicy::new(&m.dapr, public),
         app_id: m.app.as_ref().map(|a| a.id.clone()),
+        routes: m
+            .app
+            .iter()
+            .flat_map(|a| &a.routes)
+            .map(|r| r.path.clone())
+            .collect(),
         ..caps
     })
 }
@@ -123,6 +131,7 @@ fn resolve_caps(
         sidecar: None,
         policy: SidecarPolicy::default(),
         app_id: None,
+        routes: Vec::new(),
     })
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use wasm_host::metrics::Metrics;
 use wasm_host::{
     Authority, Capabilities, SidecarPolicy, SocketUse, outbound_allowed, socket_allowed,
 };
@@ -56,6 +57,7 @@ impl Host {
 struct Tracked {
     limits: StoreLimits,
     memory: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
 impl ResourceLimiter for Tracked {
@@ -68,6 +70,9 @@ impl ResourceLimiter for Tracked {
         let ok = self.limits.memory_growing(current, desired, maximum)?;
         if ok {
             self.memory.fetch_max(desired, Ordering::Relaxed);
+            self.metrics
+                .memory_high_water
+                .fetch_max(desired, Ordering::Relaxed);
         }
         Ok(ok)
     }
@@ -110,6 +115,7 @@ struct Hooks {
     /// with each of its calls to the sidecar, so Dapr's hops join the
     /// caller's trace with no tracing code in the component.
     trace: Option<HeaderValue>,
+    metrics: Arc<Metrics>,
 }
 
 /// The sidecar's address and what the component may ask of it.
@@ -199,6 +205,7 @@ impl WasiHttpHooks for Hooks {
             .check(scheme, authority, request.method().as_str(), path);
         match &to_sidecar {
             Some(Err(why)) => {
+                self.metrics.outbound("sidecar", "denied");
                 log_limited!("denied-dapr", "denied Dapr call: {why}");
                 let res = denied(why);
                 return Box::new(async move {
@@ -210,6 +217,7 @@ impl WasiHttpHooks for Hooks {
             }
             Some(Ok(())) => {}
             None if !outbound_allowed(&self.outbound, scheme, authority) => {
+                self.metrics.outbound("other", "denied");
                 log_limited!(
                     "denied-outbound",
                     "denied outbound HTTP to {scheme}://{authority} (not in service.toml [http] outbound)"
@@ -229,8 +237,16 @@ impl WasiHttpHooks for Hooks {
         if let Ok(v) = HeaderValue::from_str(authority) {
             request.headers_mut().entry(http::header::HOST).or_insert(v);
         }
+        let metrics = self.metrics.clone();
+        let target = if to_sidecar.is_some() {
+            "sidecar"
+        } else {
+            "other"
+        };
         Box::new(async move {
-            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            metrics.outbound(target, if sent.is_ok() { "ok" } else { "error" });
+            let (res, io) = sent?;
             Ok((
                 res.map(http_body_util::BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -286,6 +302,8 @@ pub struct Grants {
     sidecar: Arc<Sidecar>,
     tcp: Arc<Vec<SocketAddr>>,
     graphs: SharedGraphs,
+    /// The host's metrics (metrics.rs).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Grants {
@@ -307,6 +325,7 @@ impl Grants {
             );
         }
         Self {
+            metrics: Arc::new(Metrics::new(caps.routes.clone())),
             sidecar: Arc::new(Sidecar {
                 authority: caps.sidecar.clone(),
                 policy: caps.policy.clone(),
@@ -370,11 +389,16 @@ impl Grants {
                 outbound: self.outbound.clone(),
                 sidecar: self.sidecar.clone(),
                 trace: None,
+                metrics: self.metrics.clone(),
             },
             // No backends: a component may use the preloaded graphs by name,
             // never load model bytes of its own.
             nn: WasiNnCtx::new([], Registry::from(self.graphs.clone())),
-            limits: Tracked { limits, memory },
+            limits: Tracked {
+                limits,
+                memory,
+                metrics: self.metrics.clone(),
+            },
         };
         let mut store = Store::new(engine, host);
         store.limiter(|h| &mut h.limits);
@@ -432,6 +456,7 @@ impl WorkerExpiration for Expiration {
 }
 
 pub struct Worker {
+    metrics: Arc<Metrics>,
     max_requests: usize,
     request_timeout: Duration,
     /// The instance's linear memory, as it grew.
@@ -468,6 +493,7 @@ impl WorkerState for Worker {
     }
 
     fn drop(&self, store: Store<Host>, result: Result<()>) {
+        self.metrics.instances_live.fetch_sub(1, Ordering::Relaxed);
         if let Err(e) = result
             && !STOPPING.load(Ordering::Relaxed)
         {
@@ -491,6 +517,9 @@ impl HandlerState for Handler {
         // Rare (instances are reused), and it shows that a new instance
         // loads no nn graph.
         let n = self.instances.fetch_add(1, Ordering::Relaxed) + 1;
+        let metrics = self.grants.metrics.clone();
+        metrics.instances_created.fetch_add(1, Ordering::Relaxed);
+        metrics.instances_live.fetch_add(1, Ordering::Relaxed);
         log_limited!(
             "instance-ready",
             "instance {n} ready in {} us",
@@ -506,6 +535,7 @@ impl HandlerState for Handler {
                 sleep: Box::pin(tokio::time::sleep(Duration::from_secs(86_400 * 365))),
             },
             state: Worker {
+                metrics,
                 max_requests: usize::try_from(limits.max_requests_per_instance)
                     .unwrap_or(usize::MAX),
                 request_timeout: limits.request_timeout,

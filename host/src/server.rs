@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasm_host::buffer::{BodyError, ByteBudget, ReadRules, WriteTimeout, drain, read_body};
 use wasm_host::guard::{ConnLimiter, RateLimiter, Refusal, check_head};
+use wasm_host::metrics::Metrics;
 use wasm_host::spans::{Exporter, Span, now_us};
 use wasm_host::trace::{Context, random_id};
 use wasm_host::{Limits, set_client};
@@ -42,6 +43,7 @@ struct Shared {
     app_token: Option<String>,
     /// The host's spans, when WASM_HOST_ZIPKIN names a backend.
     spans: Option<Exporter>,
+    metrics: Arc<Metrics>,
 }
 
 /// Serves `handler` on `addr` until SIGINT or SIGTERM.
@@ -67,7 +69,9 @@ pub async fn run(
     let limits = handler.grants.caps.limits.clone();
     let plan = limits.plan();
     let conns = ConnLimiter::new(limits.max_connections, limits.max_connections_per_client);
+    let metrics = handler.grants.metrics.clone();
     let shared = Arc::new(Shared {
+        metrics: metrics.clone(),
         spans: std::env::var("WASM_HOST_ZIPKIN")
             .ok()
             .filter(|a| !a.is_empty())
@@ -89,6 +93,12 @@ pub async fn run(
         limits,
         app_token,
     });
+    if let Some(at) = std::env::var("WASM_HOST_METRICS")
+        .ok()
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+    {
+        tokio::spawn(serve_metrics(at, shared.clone()));
+    }
     eprintln!(
         "wasm-host: serving http://{addr}/ (ready in {} ms; {} requests at once, {} instances at most)",
         started.elapsed().as_millis(),
@@ -173,6 +183,59 @@ fn refuse_connection(stream: tokio::net::TcpStream) {
     log_limited!("refused", "over the connection cap: refused a connection");
 }
 
+/// Serves `GET /metrics` on `addr` (WASM_HOST_METRICS), loopback only.
+async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) {
+    if !addr.ip().is_loopback() {
+        eprintln!("wasm-host: WASM_HOST_METRICS={addr} is not a loopback address: no metrics");
+        return;
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("wasm-host: cannot serve metrics on {addr}: {e}");
+            return;
+        }
+    };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let svc =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let shared = shared.clone();
+                    async move {
+                        if let Some(e) = &shared.spans {
+                            let dropped = e.dropped.load(Ordering::Relaxed);
+                            shared
+                                .metrics
+                                .spans_dropped
+                                .store(dropped, Ordering::Relaxed);
+                        }
+                        let (status, body) = if req.uri().path() == "/metrics" {
+                            (200, shared.metrics.render())
+                        } else {
+                            (404, String::new())
+                        };
+                        let mut res = Response::new(Full::new(Bytes::from(body)));
+                        *res.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
+                        res.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/plain; version=0.0.4"),
+                        );
+                        Ok::<_, std::convert::Infallible>(res)
+                    }
+                });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(TokioIo::new(stream), svc);
+            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+        });
+    }
+}
+
 /// One request in its trace: the host's span (a child of the caller's),
 /// whose `traceparent` the component, its sidecar calls and the answer get.
 async fn handle(
@@ -186,7 +249,11 @@ async fn handle(
     let started = Instant::now();
     let name = format!("{} {}", req.method(), req.uri().path());
     let tp = HeaderValue::from_str(&ctx.traceparent()).ok();
+    let path = req.uri().path().to_string();
     let (mut answer, guest) = serve(shared, req, peer, tp.clone()).await;
+    shared
+        .metrics
+        .request(&path, answer.status().as_u16(), started.elapsed());
     if let Some(tp) = tp {
         answer.headers_mut().insert(TRACEPARENT, tp);
     }

@@ -14,6 +14,7 @@ pub const FIRST_PORTS: Ports = Ports {
     dapr_http: 3503,
     dapr_grpc: 3603,
     metrics: 9093,
+    host_metrics: 9193,
 };
 
 /// One service: a workspace member with a `service.toml`.
@@ -38,6 +39,8 @@ pub struct Ports {
     pub dapr_grpc: u16,
     /// daprd's metrics.
     pub metrics: u16,
+    /// wasm-host's metrics (`WASM_HOST_METRICS`).
+    pub host_metrics: u16,
 }
 
 /// A Dapr component, as far as wiring goes.
@@ -116,6 +119,7 @@ pub fn assign(found: Vec<(String, Manifest)>) -> Result<Vec<Service>, String> {
             dapr_http: next(FIRST_PORTS.dapr_http)?,
             dapr_grpc: next(FIRST_PORTS.dapr_grpc)?,
             metrics: next(FIRST_PORTS.metrics)?,
+            host_metrics: next(FIRST_PORTS.host_metrics)?,
         };
         services.push(Service {
             folder,
@@ -131,7 +135,7 @@ fn check(services: &[Service]) -> Result<(), String> {
     let mut ports = BTreeMap::new();
     for s in services {
         let p = s.ports;
-        for port in [p.app, p.dapr_http, p.dapr_grpc, p.metrics] {
+        for port in [p.app, p.dapr_http, p.dapr_grpc, p.metrics, p.host_metrics] {
             if let Some(other) = ports.insert(port, s.id()) {
                 return Err(format!("port {port}: both {other} and {}", s.id()));
             }
@@ -417,7 +421,8 @@ mod tests {
                 app: 9006,
                 dapr_http: 3504,
                 dapr_grpc: 3604,
-                metrics: 9094
+                metrics: 9094,
+                host_metrics: 9194
             }
         );
         assert_eq!((s[2].ports.app, s[2].ports.dapr_http), (8080, 3505));

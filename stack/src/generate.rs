@@ -202,6 +202,11 @@ pub fn run_file(services: &[Service]) -> String {
         let _ = writeln!(y, "    configFilePath: ./config/apps/{id}.yaml");
         let _ = writeln!(
             y,
+            "    env:\n      # wasm-host's own metrics (GET /metrics), beside daprd's.\n      WASM_HOST_METRICS: 127.0.0.1:{}",
+            p.host_metrics
+        );
+        let _ = writeln!(
+            y,
             "    command:\n      - wasm-host\n      - serve\n      - --addr=127.0.0.1:{}\n      - --manifest={FILE}\n      - ../target/wasm32-wasip2/release/{id}.cwasm",
             p.app
         );

@@ -599,6 +599,21 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     head.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The body of a GET on a loopback listener, if it answers 200 in time.
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.take(1 << 20).read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
 // --- run ------------------------------------------------------------------------------
 
 /// Sentry, supervised alone: it must answer before any sidecar starts, and
@@ -1055,6 +1070,19 @@ fn status(file: &RunFile, base: &Path, state: &Path) -> Result<ExitCode, String>
             logs.join(format!("{}_{{app,daprd}}.log", app.app_id))
                 .display()
         );
+        let metrics = app
+            .env
+            .get("WASM_HOST_METRICS")
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+            .and_then(|a| http_get(a, "/metrics"));
+        if let Some(text) = metrics {
+            println!(
+                "{:<22} metrics http://{}/metrics: {}",
+                "",
+                app.env["WASM_HOST_METRICS"],
+                stack::summarize_metrics(&text)
+            );
+        }
     }
     Ok(if all_up {
         ExitCode::SUCCESS

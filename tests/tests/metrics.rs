@@ -1,0 +1,78 @@
+//! wasm-host's Prometheus metrics on the running stack (each app's
+//! `WASM_HOST_METRICS`, from dapr.yaml): known traffic moves exactly its
+//! counters.
+
+use e2e::*;
+
+/// An app's metrics text.
+fn metrics(app: &str) -> String {
+    let file = run_file();
+    let addr = &file.app(app).expect("app").env["WASM_HOST_METRICS"];
+    let r = get(&format!("http://{addr}/metrics"));
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body).expect("utf-8")
+}
+
+/// The value of the sample whose name and labels are exactly `series`.
+fn sample(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn known_traffic_moves_exactly_its_counters() {
+    let ok = "wasm_host_requests_total{route=\"/grayscale\",status=\"200\"}";
+    let count = "wasm_host_request_duration_seconds_count";
+    let before = metrics("image-api-grayscale");
+    let n = 3;
+    for _ in 0..n {
+        let r = post_as(
+            &client_ip(160),
+            &format!("{GRAYSCALE}/grayscale"),
+            &[],
+            &sample_image(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let refused = post_as(
+        &client_ip(161),
+        &format!("{GRAYSCALE}/grayscale"),
+        &[],
+        b"not an image",
+    );
+    assert!((400..500).contains(&refused.status), "{}", refused.text());
+    let after = metrics("image-api-grayscale");
+    let bad = format!(
+        "wasm_host_requests_total{{route=\"/grayscale\",status=\"{}\"}}",
+        refused.status
+    );
+    assert_eq!(sample(&after, ok) - sample(&before, ok), n, "{after}");
+    assert_eq!(sample(&after, &bad) - sample(&before, &bad), 1, "{after}");
+    assert!(
+        sample(&after, count) > sample(&before, count) + n,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "wasm_host_instances_created_total") >= 1,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "wasm_host_guest_memory_high_water_bytes") > 0,
+        "{after}"
+    );
+    assert!(
+        sample(
+            &after,
+            "wasm_host_outbound_total{target=\"sidecar\",result=\"ok\"}"
+        ) >= 3 * n,
+        "its state calls: {after}"
+    );
+    // A client's made-up path lands under `other`, never as a label.
+    let _ = get(&format!("{GRAYSCALE}/made-up-{}", std::process::id()));
+    assert!(!metrics("image-api-grayscale").contains("made-up"));
+}
+
+fn sample_image() -> Vec<u8> {
+    e2e::sample("rocket.png")
+}

@@ -76,3 +76,30 @@ fn known_traffic_moves_exactly_its_counters() {
 fn sample_image() -> Vec<u8> {
     e2e::sample("rocket.png")
 }
+
+/// Starts Zipkin again when dropped, whatever the test did.
+struct ZipkinBack;
+
+impl Drop for ZipkinBack {
+    fn drop(&mut self) {
+        script("tracing", &["start"]);
+    }
+}
+
+#[test]
+fn a_dead_tracing_backend_costs_dropped_spans_not_requests() {
+    let dropped = "wasm_host_spans_dropped_total";
+    let before = sample(&metrics("web"), dropped);
+    let _back = ZipkinBack;
+    script("tracing", &["stop"]);
+    for i in 0..20u8 {
+        let r = get_as(&client_ip(170 + i % 5), &format!("{WEB}/healthz"), &[]);
+        assert_eq!(r.status, 200);
+    }
+    // Batches leave every half second; each failed one is counted.
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "the dropped spans",
+        || (sample(&metrics("web"), dropped) >= before + 20).then_some(()),
+    );
+}

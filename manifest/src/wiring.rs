@@ -9,12 +9,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The first service's ports; each next service takes the next one of each.
+/// Clear of the tests' own (SDK sidecar 3510-3516, sentry 3520-3522, host
+/// tests 9120-9129, the name-resolution soak 9105+, 3705+, 3715+, 9195+).
 pub const FIRST_PORTS: Ports = Ports {
     app: 9005,
     dapr_http: 3503,
     dapr_grpc: 3603,
     metrics: 9093,
-    host_metrics: 9193,
+    host_metrics: 9293,
 };
 
 /// One service: a workspace member with a `service.toml`.
@@ -422,7 +424,7 @@ mod tests {
                 dapr_http: 3504,
                 dapr_grpc: 3604,
                 metrics: 9094,
-                host_metrics: 9194
+                host_metrics: 9294
             }
         );
         assert_eq!((s[2].ports.app, s[2].ports.dapr_http), (8080, 3505));

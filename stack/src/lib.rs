@@ -11,6 +11,23 @@ use serde::Deserialize;
 
 pub mod chart;
 
+/// `path` without `.` and with each `dir/..` folded, lexically (the folder
+/// need not exist): `./classify/../.cache/m` is `.cache/m`.
+pub fn normalize(path: impl AsRef<Path>) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.as_ref().components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// One line from wasm-host's metrics (`stack status`): requests, errors,
 /// instances, peak guest memory, dropped spans.
 pub fn summarize_metrics(text: &str) -> String {
@@ -588,6 +605,15 @@ apps:
         let mut odd = Backoff::new(s(5), s(1), s(60));
         assert_eq!(odd.after_exit(s(0)), s(5));
         assert_eq!(odd.after_exit(s(0)), s(5));
+    }
+
+    #[test]
+    fn paths_are_folded_lexically() {
+        assert_eq!(
+            normalize("./image-api-classify/../.cache/model/x"),
+            PathBuf::from(".cache/model/x")
+        );
+        assert_eq!(normalize("../a/./b"), PathBuf::from("../a/b"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ use stack::{App, Backoff, Restart, RunFile, utc};
 mod new_cmd;
 
 const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] [--sentry PATH] \
-                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps | gen [--check] | new NAME [--from blank|grayscale|events] [--dry-run] | new --remove NAME [--dry-run]";
+                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps | dirs APP | gen [--check] | new NAME [--from blank|grayscale|events] [--dry-run] | new --remove NAME [--dry-run]";
 /// Sentry's gRPC port; healthz and metrics take the next two. Below the
 /// ephemeral range (32768+), so no outgoing connection can hold them.
 const SENTRY_PORT: u16 = 3520;
@@ -181,6 +181,20 @@ fn cli() -> Result<ExitCode, String> {
         ["apps"] => {
             for a in &file.apps {
                 println!("{}", a.app_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ["dirs", id] => {
+            // The folders an app's manifest preopens, relative to the
+            // repository (scripts/k8s/build puts them in its image).
+            let app = app(id)?;
+            let path = app.dir(&base).join(service_manifest::FILE);
+            let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let m = service_manifest::Manifest::parse(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            for d in &m.dirs {
+                let rel = stack::normalize(Path::new(&app.app_dir_path).join(&d.host));
+                println!("{}", rel.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasm_host::metrics::Metrics;
+use wasm_host::spans::json_str;
 use wasm_host::{
     Authority, Capabilities, SidecarPolicy, SocketUse, outbound_allowed, socket_allowed,
 };
@@ -154,7 +155,7 @@ fn denied(reason: &str) -> http::Response<WasiBody> {
     use http_body_util::BodyExt;
     let body = format!(
         "{{\"errorCode\":\"ERR_HOST_DENIED\",\"message\":{}}}",
-        json_string(reason)
+        json_str(reason)
     );
     let mut res = http::Response::new(
         http_body_util::Full::new(bytes::Bytes::from(body))
@@ -167,21 +168,6 @@ fn denied(reason: &str) -> http::Response<WasiBody> {
         HeaderValue::from_static("application/json"),
     );
     res
-}
-
-/// A JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 type SendResult = wasmtime_wasi_http::Result<(

@@ -33,7 +33,8 @@ pub fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-fn json_str(s: &str) -> String {
+/// A JSON string literal (the host writes its few JSON bodies by hand).
+pub fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -10,6 +10,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub mod chart;
+pub mod metrics;
+
+pub use metrics::summarize_metrics;
 
 /// `path` without `.` and with each `dir/..` folded, lexically (the folder
 /// need not exist): `./classify/../.cache/m` is `.cache/m`.
@@ -28,36 +31,6 @@ pub fn normalize(path: impl AsRef<Path>) -> PathBuf {
     out
 }
 
-/// One line from wasm-host's metrics (`stack status`): requests, errors,
-/// instances, peak guest memory, dropped spans.
-pub fn summarize_metrics(text: &str) -> String {
-    let (mut requests, mut errors) = (0u64, 0u64);
-    let value = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    let live = value("wasm_host_instances_live");
-    let memory = value("wasm_host_guest_memory_high_water_bytes") >> 20;
-    let dropped = value("wasm_host_spans_dropped_total");
-    for l in text
-        .lines()
-        .filter(|l| l.starts_with("wasm_host_requests_total{"))
-    {
-        let n: u64 = l
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        requests += n;
-        if l.contains("status=\"5") {
-            errors += n;
-        }
-    }
-    format!(
-        "{requests} requests ({errors} 5xx), {live} instances, {memory} MiB peak guest memory, {dropped} spans dropped"
-    )
-}
 pub mod generate;
 pub mod scaffold;
 
@@ -614,18 +587,6 @@ apps:
             PathBuf::from(".cache/model/x")
         );
         assert_eq!(normalize("../a/./b"), PathBuf::from("../a/b"));
-    }
-
-    #[test]
-    fn metrics_become_one_line() {
-        let text = "# HELP x\nwasm_host_requests_total{route=\"/a\",status=\"200\"} 5\n\
-                    wasm_host_requests_total{route=\"other\",status=\"503\"} 2\n\
-                    wasm_host_instances_live 3\nwasm_host_guest_memory_high_water_bytes 10485760\n\
-                    wasm_host_spans_dropped_total 0\n";
-        assert_eq!(
-            summarize_metrics(text),
-            "7 requests (2 5xx), 3 instances, 10 MiB peak guest memory, 0 spans dropped"
-        );
     }
 
     #[test]

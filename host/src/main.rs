@@ -8,6 +8,7 @@
 //! wasm-host run --manifest service.toml command.wasm [ARGS...]   # wasi:cli, e.g. a test binary
 //! ```
 
+mod observe;
 mod runtime;
 mod server;
 
@@ -149,6 +150,7 @@ fn run_command(args: &[String]) -> Result<()> {
     let mut linker: Linker<Host> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    observe::add_to_linker(&mut linker)?;
     let grants = Grants::new(caps, SharedGraphs::default());
     let mut argv = vec![component.clone()];
     argv.extend(guest_args.iter().cloned());
@@ -244,6 +246,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let mut linker: Linker<Host> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    observe::add_to_linker(&mut linker)?;
     // wasi-nn only for a service granted graphs.
     if !caps.nn_graphs.is_empty() {
         wasmtime_wasi_nn::wit::add_to_linker(&mut linker, Host::nn)?;

@@ -1,7 +1,7 @@
 //! The host's Prometheus metrics, served on `WASM_HOST_METRICS` (a
 //! loopback `ip:port` per app, beside daprd's): requests by route and
 //! status, a latency histogram, instances, guest memory, outbound calls,
-//! spans dropped. Route labels are the manifest's routes or `other`, so a
+//! wasi-nn inference time, spans dropped. Route labels are the manifest's routes or `other`, so a
 //! client cannot grow the label set.
 
 use std::collections::BTreeMap;
@@ -21,6 +21,8 @@ pub struct Metrics {
     routes: Vec<String>,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     latency: Mutex<Histogram>,
+    /// wasi-nn inference (`compute`) time.
+    nn: Mutex<Histogram>,
     /// Instances made since start.
     pub instances_created: AtomicU64,
     /// Instances alive now.
@@ -39,6 +41,29 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn render(&self, o: &mut String, name: &str, help: &str) {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(o, "{name}_bucket{{le=\"{le}\"}} {}", self.counts[i]);
+        }
+        let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(o, "{name}_sum {}", self.sum);
+        let _ = writeln!(o, "{name}_count {}", self.count);
+    }
+}
+
 impl Metrics {
     /// Metrics whose route label is one of `routes` (the manifest's and
     /// `/healthz`), or `other`.
@@ -50,25 +75,30 @@ impl Metrics {
         }
     }
 
-    /// One answered request.
-    pub fn request(&self, path: &str, status: u16, took: Duration) {
-        let route = if self.routes.iter().any(|r| r == path) {
+    /// The route label of `path`: one of the routes, or `other`.
+    pub fn route(&self, path: &str) -> String {
+        if self.routes.iter().any(|r| r == path) {
             path.to_string()
         } else {
             "other".into()
-        };
+        }
+    }
+
+    /// One answered request.
+    pub fn request(&self, path: &str, status: u16, took: Duration) {
+        let route = self.route(path);
         if let Ok(mut m) = self.requests.lock() {
             *m.entry((route, status)).or_default() += 1;
         }
         if let Ok(mut h) = self.latency.lock() {
-            let secs = took.as_secs_f64();
-            for (i, le) in BUCKETS.iter().enumerate() {
-                if secs <= *le {
-                    h.counts[i] += 1;
-                }
-            }
-            h.count += 1;
-            h.sum += secs;
+            h.observe(took);
+        }
+    }
+
+    /// One wasi-nn inference.
+    pub fn nn_compute(&self, took: Duration) {
+        if let Ok(mut h) = self.nn.lock() {
+            h.observe(took);
         }
     }
 
@@ -96,26 +126,19 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
-            o,
-            "# HELP wasm_host_request_duration_seconds Time from the request's head to its answer."
-        );
-        let _ = writeln!(o, "# TYPE wasm_host_request_duration_seconds histogram");
         if let Ok(h) = self.latency.lock() {
-            for (i, le) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    o,
-                    "wasm_host_request_duration_seconds_bucket{{le=\"{le}\"}} {}",
-                    h.counts[i]
-                );
-            }
-            let _ = writeln!(
-                o,
-                "wasm_host_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-                h.count
+            h.render(
+                &mut o,
+                "wasm_host_request_duration_seconds",
+                "Time from the request's head to its answer.",
             );
-            let _ = writeln!(o, "wasm_host_request_duration_seconds_sum {}", h.sum);
-            let _ = writeln!(o, "wasm_host_request_duration_seconds_count {}", h.count);
+        }
+        if let Ok(h) = self.nn.lock() {
+            h.render(
+                &mut o,
+                "wasm_host_nn_compute_seconds",
+                "wasi-nn inference time (compute), per call.",
+            );
         }
         let gauge = |o: &mut String, name: &str, kind: &str, help: &str, v: String| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
@@ -177,6 +200,7 @@ mod tests {
         m.request("/a/made/up/path", 404, Duration::from_micros(10));
         m.request("/healthz", 200, Duration::from_micros(10));
         m.outbound("sidecar", "denied");
+        m.nn_compute(Duration::from_millis(7));
         m.instances_created.fetch_add(2, Ordering::Relaxed);
         let text = m.render();
         for line in [
@@ -189,6 +213,9 @@ mod tests {
             "wasm_host_outbound_total{target=\"sidecar\",result=\"denied\"} 1",
             "wasm_host_instances_created_total 2",
             "wasm_host_spans_dropped_total 0",
+            "wasm_host_nn_compute_seconds_bucket{le=\"0.005\"} 0",
+            "wasm_host_nn_compute_seconds_bucket{le=\"0.01\"} 1",
+            "wasm_host_nn_compute_seconds_count 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasm_host::metrics::Metrics;
+use wasm_host::recorder::Recorder;
 use wasm_host::spans::json_str;
 use wasm_host::{
     Authority, Capabilities, SidecarPolicy, SocketUse, outbound_allowed, socket_allowed,
@@ -27,8 +28,11 @@ use wasmtime_wasi_http::handler::{
     WorkerStatus,
 };
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks};
+use wasmtime_wasi_nn::backend::{
+    BackendError, BackendExecutionContext, BackendGraph, Id, NamedTensor,
+};
 use wasmtime_wasi_nn::wit::{WasiNnCtx, WasiNnView};
-use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
+use wasmtime_wasi_nn::{ExecutionContext, Graph, GraphRegistry, Registry, Tensor};
 
 use crate::{STOPPING, log_limited};
 
@@ -50,6 +54,11 @@ impl Host {
     /// wasi-nn's view, for the linker.
     pub fn nn(&mut self) -> WasiNnView<'_> {
         WasiNnView::new(&mut self.table, &mut self.nn)
+    }
+
+    /// The trace of the request the instance is serving (observe.rs).
+    pub fn trace(&self) -> Option<&Recorder> {
+        self.hooks.trace.as_deref()
     }
 }
 
@@ -112,10 +121,10 @@ impl wasmtime_wasi_http::WasiHttpView for Host {
 struct Hooks {
     outbound: Arc<Vec<Authority>>,
     sidecar: Arc<Sidecar>,
-    /// The W3C trace context of the request the instance is serving: sent
-    /// with each of its calls to the sidecar, so Dapr's hops join the
-    /// caller's trace with no tracing code in the component.
-    trace: Option<HeaderValue>,
+    /// The trace of the request the instance is serving: each outbound
+    /// request gets a client span whose `traceparent` it carries, so Dapr's
+    /// hops join the caller's trace with no tracing code in the component.
+    trace: Option<Arc<Recorder>>,
     metrics: Arc<Metrics>,
 }
 
@@ -189,9 +198,21 @@ impl WasiHttpHooks for Hooks {
         let to_sidecar = self
             .sidecar
             .check(scheme, authority, request.method().as_str(), path);
+        let target = if to_sidecar.is_some() {
+            "sidecar"
+        } else {
+            "other"
+        };
+        let span = self
+            .trace
+            .as_ref()
+            .map(|t| (t.clone(), t.client(request.method().as_str(), uri.path())));
         match &to_sidecar {
             Some(Err(why)) => {
                 self.metrics.outbound("sidecar", "denied");
+                if let Some((t, c)) = span {
+                    t.client_done(c, target, "denied");
+                }
                 log_limited!("denied-dapr", "denied Dapr call: {why}");
                 let res = denied(why);
                 return Box::new(async move {
@@ -208,15 +229,17 @@ impl WasiHttpHooks for Hooks {
                     "denied-outbound",
                     "denied outbound HTTP to {scheme}://{authority} (not in service.toml [http] outbound)"
                 );
+                if let Some((t, c)) = span {
+                    t.client_done(c, target, "denied");
+                }
                 return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
             }
             None => {}
         }
-        if let (Some(tp), Some(Ok(()))) = (&self.trace, &to_sidecar) {
-            request
-                .headers_mut()
-                .entry(TRACEPARENT)
-                .or_insert_with(|| tp.clone());
+        if let Some((t, c)) = &span
+            && let Ok(tp) = HeaderValue::from_str(&t.traceparent(&c.id))
+        {
+            request.headers_mut().entry(TRACEPARENT).or_insert(tp);
         }
         // `host` is a forbidden header for the guest, and wasmtime 48's p2
         // path does not add it; HTTP/1.1 servers (daprd) require it.
@@ -224,14 +247,16 @@ impl WasiHttpHooks for Hooks {
             request.headers_mut().entry(http::header::HOST).or_insert(v);
         }
         let metrics = self.metrics.clone();
-        let target = if to_sidecar.is_some() {
-            "sidecar"
-        } else {
-            "other"
-        };
         Box::new(async move {
             let sent = wasmtime_wasi_http::default_send_request(request, options).await;
             metrics.outbound(target, if sent.is_ok() { "ok" } else { "error" });
+            if let Some((t, c)) = span {
+                let outcome = match &sent {
+                    Ok((res, _)) => res.status().as_str().to_string(),
+                    Err(_) => "error".into(),
+                };
+                t.client_done(c, target, &outcome);
+            }
             let (res, io) = sent?;
             Ok((
                 res.map(http_body_util::BodyExt::boxed_unsync),
@@ -252,6 +277,59 @@ impl GraphRegistry for SharedGraphs {
     }
     fn get_mut(&mut self, name: &str) -> Option<&mut Graph> {
         self.0.get_mut(name)
+    }
+}
+
+impl SharedGraphs {
+    /// The same graphs, each inference timed into `metrics`.
+    fn timed(self, metrics: &Arc<Metrics>) -> Self {
+        let graphs = self
+            .0
+            .into_iter()
+            .map(|(name, inner)| {
+                let timed: Box<dyn BackendGraph> = Box::new(Timed {
+                    inner,
+                    metrics: metrics.clone(),
+                });
+                (name, Graph::from(timed))
+            })
+            .collect();
+        Self(graphs)
+    }
+}
+
+/// A graph, or an execution context, whose `compute` is timed.
+struct Timed<T> {
+    inner: T,
+    metrics: Arc<Metrics>,
+}
+
+impl BackendGraph for Timed<Graph> {
+    fn init_execution_context(&self) -> Result<ExecutionContext, BackendError> {
+        let inner = self.inner.init_execution_context()?;
+        let timed: Box<dyn BackendExecutionContext> = Box::new(Timed {
+            inner,
+            metrics: self.metrics.clone(),
+        });
+        Ok(ExecutionContext::from(timed))
+    }
+}
+
+impl BackendExecutionContext for Timed<ExecutionContext> {
+    fn set_input(&mut self, id: Id, tensor: &Tensor) -> Result<(), BackendError> {
+        BackendExecutionContext::set_input(&mut *self.inner, id, tensor)
+    }
+    fn get_output(&mut self, id: Id) -> Result<Tensor, BackendError> {
+        BackendExecutionContext::get_output(&mut *self.inner, id)
+    }
+    fn compute(
+        &mut self,
+        inputs: Option<Vec<NamedTensor>>,
+    ) -> Result<Option<Vec<NamedTensor>>, BackendError> {
+        let started = Instant::now();
+        let out = BackendExecutionContext::compute(&mut *self.inner, inputs);
+        self.metrics.nn_compute(started.elapsed());
+        out
     }
 }
 
@@ -310,8 +388,10 @@ impl Grants {
                 "wasm-host: WARNING: WASM_HOST_UNSAFE_NO_SIDECAR_CHECK=1: calls to the sidecar are not checked (tests only)"
             );
         }
+        let metrics = Arc::new(Metrics::new(caps.routes.clone()));
         Self {
-            metrics: Arc::new(Metrics::new(caps.routes.clone())),
+            graphs: graphs.timed(&metrics),
+            metrics,
             sidecar: Arc::new(Sidecar {
                 authority: caps.sidecar.clone(),
                 policy: caps.policy.clone(),
@@ -320,7 +400,6 @@ impl Grants {
             outbound: Arc::new(caps.outbound.clone()),
             tcp: Arc::new(caps.tcp_connect.clone()),
             env,
-            graphs,
             caps,
         }
     }
@@ -450,12 +529,14 @@ pub struct Worker {
     /// Past this, the instance serves no further request: its memory goes
     /// back to the pool (and the OS) instead of sitting idle at its peak.
     recycle_above: usize,
+    /// Requests it has started.
+    served: AtomicU64,
 }
 
 impl WorkerState for Worker {
     type StoreData = Host;
-    /// The request's `traceparent` (server.rs: the caller's, or a new one).
-    type RequestData = Option<HeaderValue>;
+    /// The request's trace (server.rs: the caller's, or a new one).
+    type RequestData = Arc<Recorder>;
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
         if total >= self.max_requests || self.memory.load(Ordering::Relaxed) > self.recycle_above {
@@ -471,10 +552,12 @@ impl WorkerState for Worker {
     fn on_request_start(
         &self,
         mut store: StoreContextMut<'_, Host>,
-        trace: Option<HeaderValue>,
+        trace: Arc<Recorder>,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + 'static + Send + Sync>> {
-        store.data_mut().hooks.trace = trace;
+        let reused = self.served.fetch_add(1, Ordering::Relaxed) > 0;
+        trace.instance(reused, self.memory.clone());
+        store.data_mut().hooks.trace = Some(trace);
         Box::pin(tokio::time::sleep(self.request_timeout))
     }
 
@@ -527,6 +610,7 @@ impl HandlerState for Handler {
                 request_timeout: limits.request_timeout,
                 memory,
                 recycle_above: limits.recycle_above_bytes,
+                served: AtomicU64::new(0),
             },
         })
     }

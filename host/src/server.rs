@@ -16,7 +16,8 @@ use tokio::sync::Semaphore;
 use wasm_host::buffer::{BodyError, ByteBudget, ReadRules, WriteTimeout, drain, read_body};
 use wasm_host::guard::{ConnLimiter, RateLimiter, Refusal, check_head};
 use wasm_host::metrics::Metrics;
-use wasm_host::spans::{Exporter, Span, now_us};
+use wasm_host::recorder::Recorder;
+use wasm_host::spans::{Exporter, Kind, Span, now_us};
 use wasm_host::trace::{Context, random_id};
 use wasm_host::{Limits, set_client};
 use wasmtime::{PoolConcurrencyLimitError, Result, format_err};
@@ -244,28 +245,41 @@ async fn handle(
     peer: IpAddr,
 ) -> Response<WasiBody> {
     let incoming = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
-    let ctx = Context::server(incoming, random_id);
+    let trace = Recorder::new(Context::server(incoming, random_id), shared.spans.clone());
     let start_us = now_us();
     let started = Instant::now();
     let name = format!("{} {}", req.method(), req.uri().path());
-    let tp = HeaderValue::from_str(&ctx.traceparent()).ok();
     let path = req.uri().path().to_string();
-    let (mut answer, guest) = serve(shared, req, peer, tp.clone()).await;
+    let (mut answer, guest) = serve(shared, req, peer, trace.clone()).await;
     shared
         .metrics
         .request(&path, answer.status().as_u16(), started.elapsed());
-    if let Some(tp) = tp {
+    if let Ok(tp) = HeaderValue::from_str(&trace.ctx.traceparent()) {
         answer.headers_mut().insert(TRACEPARENT, tp);
     }
-    if let Some(spans) = shared.spans.as_ref().filter(|_| ctx.sampled()) {
-        let mut tags = vec![("http.status_code", answer.status().as_u16().to_string())];
+    trace.close_all();
+    if let Some(spans) = shared.spans.as_ref().filter(|_| trace.ctx.sampled()) {
+        let mut tags = vec![
+            ("http.route".to_string(), shared.metrics.route(&path)),
+            (
+                "http.status_code".to_string(),
+                answer.status().as_u16().to_string(),
+            ),
+        ];
         if let Some(g) = guest {
-            tags.push(("wasm.guest_us", g.as_micros().to_string()));
+            tags.push(("wasm.guest_us".into(), g.as_micros().to_string()));
         }
+        if let Some((reused, memory)) = trace.instance_facts() {
+            let instance = if reused { "reused" } else { "new" };
+            tags.push(("wasm.instance".into(), instance.into()));
+            tags.push(("wasm.memory_bytes".into(), memory.to_string()));
+        }
+        let ctx = &trace.ctx;
         spans.record(Span {
-            trace_id: ctx.trace_id,
-            id: ctx.span_id,
-            parent_id: ctx.parent_id,
+            trace_id: ctx.trace_id.clone(),
+            id: ctx.span_id.clone(),
+            parent_id: ctx.parent_id.clone(),
+            kind: Kind::Server,
             name,
             timestamp_us: start_us,
             duration_us: started.elapsed().as_micros() as u64,
@@ -282,7 +296,7 @@ async fn serve(
     shared: &Shared,
     req: http::Request<hyper::body::Incoming>,
     peer: IpAddr,
-    trace: Option<HeaderValue>,
+    trace: Arc<Recorder>,
 ) -> (Response<WasiBody>, Option<Duration>) {
     let limits = &shared.limits;
     let (mut head, mut body) = req.into_parts();
@@ -319,10 +333,10 @@ async fn serve(
         }
     };
     let deadline = tokio::time::Instant::now() + limits.request_timeout;
-    // The component sees the host's span as its parent; its sidecar calls
-    // carry it too (runtime.rs).
-    if let Some(tp) = &trace {
-        head.headers.insert(TRACEPARENT, tp.clone());
+    // The component sees the host's span as its parent; its outbound
+    // requests get client spans under it (runtime.rs).
+    if let Ok(tp) = HeaderValue::from_str(&trace.ctx.traceparent()) {
+        head.headers.insert(TRACEPARENT, tp);
     }
     let ran = Instant::now();
     let answer = match call(shared, head, body, deadline, trace).await {
@@ -363,7 +377,7 @@ async fn call(
     head: http::request::Parts,
     body: Bytes,
     deadline: tokio::time::Instant,
-    mut trace: Option<HeaderValue>,
+    mut trace: Arc<Recorder>,
 ) -> Result<Response<WasiBody>, Refusal> {
     let mut req = http::Request::from_parts(head, full(body));
     loop {
@@ -375,7 +389,7 @@ async fn call(
             log_limited!("timeout", "request timed out");
             return Err(Refusal::Timeout);
         }
-        match e.downcast::<InstantiationError<Option<HeaderValue>>>() {
+        match e.downcast::<InstantiationError<Arc<Recorder>>>() {
             Ok(failed) if failed.error.is::<PoolConcurrencyLimitError>() => {
                 if tokio::time::Instant::now() >= deadline {
                     log_limited!("pool", "instance pool full until the deadline: 503");

@@ -16,14 +16,27 @@ pub struct Span {
     pub id: String,
     /// The caller's span, if it sent one.
     pub parent_id: Option<String>,
-    /// `METHOD /path`.
+    /// What the span is (Zipkin's `kind`).
+    pub kind: Kind,
+    /// `METHOD /path`, or the component's own name for a step.
     pub name: String,
     /// Start, microseconds since the epoch.
     pub timestamp_us: u64,
     /// Microseconds.
     pub duration_us: u64,
     /// Tags, in order.
-    pub tags: Vec<(&'static str, String)>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Zipkin's span kinds the host writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A request the host served.
+    Server,
+    /// A request a component sent.
+    Client,
+    /// A step inside a component (its own span, through `wasm-host:observe`).
+    Local,
 }
 
 /// Microseconds since the epoch, now.
@@ -63,8 +76,13 @@ pub fn to_json(service: &str, spans: &[Span]) -> String {
                 .iter()
                 .map(|(k, v)| format!("{}:{}", json_str(k), json_str(v)))
                 .collect();
+            let kind = match s.kind {
+                Kind::Server => "\"kind\":\"SERVER\",",
+                Kind::Client => "\"kind\":\"CLIENT\",",
+                Kind::Local => "",
+            };
             format!(
-                "{{\"traceId\":{},{parent}\"id\":{},\"kind\":\"SERVER\",\"name\":{},\"timestamp\":{},\"duration\":{},\"localEndpoint\":{{\"serviceName\":{}}},\"tags\":{{{}}}}}",
+                "{{\"traceId\":{},{parent}\"id\":{},{kind}\"name\":{},\"timestamp\":{},\"duration\":{},\"localEndpoint\":{{\"serviceName\":{}}},\"tags\":{{{}}}}}",
                 json_str(&s.trace_id),
                 json_str(&s.id),
                 json_str(&s.name),
@@ -171,16 +189,33 @@ async fn post(addr: &str, path: &str, body: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn span_of_test() -> Span {
+        Span {
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            id: "00f067aa0ba902b7".into(),
+            parent_id: None,
+            kind: Kind::Server,
+            name: "GET /".into(),
+            timestamp_us: now_us(),
+            duration_us: 1,
+            tags: vec![],
+        }
+    }
+
     #[test]
     fn spans_are_zipkin_v2_json() {
         let span = Span {
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
             id: "00f067aa0ba902b7".into(),
             parent_id: Some("1111111111111111".into()),
+            kind: Kind::Server,
             name: "POST /grayscale".into(),
             timestamp_us: 1_700_000_000_000_000,
             duration_us: 1500,
-            tags: vec![("http.status_code", "200".into()), ("x", "a\"b".into())],
+            tags: vec![
+                ("http.status_code".into(), "200".into()),
+                ("x".into(), "a\"b".into()),
+            ],
         };
         assert_eq!(
             to_json("image-api-grayscale", &[span]),
@@ -191,6 +226,16 @@ mod tests {
              \"tags\":{\"http.status_code\":\"200\",\"x\":\"a\\\"b\"}}]"
         );
         assert_eq!(to_json("s", &[]), "[]");
+        let step = Span {
+            kind: Kind::Local,
+            name: "db.insert".into(),
+            tags: vec![],
+            ..span_of_test()
+        };
+        assert!(
+            !to_json("s", &[step]).contains("kind"),
+            "a local span has no kind"
+        );
     }
 
     #[test]
@@ -218,15 +263,7 @@ mod tests {
     async fn a_dead_backend_costs_dropped_spans_not_time() {
         // Nothing listens on port 9 here: every batch fails, fast.
         let e = Exporter::start("http://127.0.0.1:9/api/v2/spans", "s".into()).expect("a URL");
-        let span = Span {
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-            id: "00f067aa0ba902b7".into(),
-            parent_id: None,
-            name: "GET /".into(),
-            timestamp_us: now_us(),
-            duration_us: 1,
-            tags: vec![],
-        };
+        let span = span_of_test();
         for _ in 0..QUEUE + 10 {
             e.record(span.clone());
         }

@@ -32,9 +32,13 @@ pub async fn route(req: Request<Body>) -> Response<Body> {
 }
 
 fn classify(req: &ImageRequest) -> Result<Vec<image_api_classify::Prediction>, ApiError> {
-    let (_, img) = service_common::decode::decode(&req.body, &req.limits)?;
-    let input = preprocess(&img);
-    drop(img);
+    // Steps in the request's trace: decoding and resizing, then the model.
+    let input = {
+        let _s = service_common::span::step("preprocess");
+        let (_, img) = service_common::decode::decode(&req.body, &req.limits)?;
+        preprocess(&img)
+    };
+    let _s = service_common::span::step("inference");
     nn::infer(&input, |out, labels| top_k(out, labels, 5))
         .map_err(|e| ApiError::unavailable("the model", e))
 }

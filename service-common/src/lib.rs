@@ -16,6 +16,7 @@ pub mod limits;
 pub mod png_meta;
 pub mod ratelimit;
 pub mod routes;
+pub mod span;
 
 #[cfg(target_os = "wasi")]
 pub mod service;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 /// image-api-grayscale's app port.
 pub const GRAYSCALE: &str = "http://127.0.0.1:9005";
+/// image-api-classify's app port.
+pub const CLASSIFY: &str = "http://127.0.0.1:9006";
 /// The web app: the page and the API gateway.
 pub const WEB: &str = "http://127.0.0.1:8080";
 /// events-service's app port.

@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const CLASSIFY: &str = "http://127.0.0.1:9006";
-
 /// A wasm-host of the test's own, stopped (and reaped) on drop.
 struct Host {
     child: Child,

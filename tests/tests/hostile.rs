@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-const CLASSIFY: &str = "http://127.0.0.1:9006";
-
 /// Attacker number `n`'s own loopback address.
 fn attacker(n: u32) -> String {
     format!("127.0.{}.{}", 2 + n / 250, 1 + n % 250)

@@ -73,6 +73,32 @@ fn known_traffic_moves_exactly_its_counters() {
     assert!(!metrics("image-api-grayscale").contains("made-up"));
 }
 
+#[test]
+fn each_inference_is_timed() {
+    let count = "wasm_host_nn_compute_seconds_count";
+    let before = sample(&metrics("image-api-classify"), count);
+    let n = 2;
+    for _ in 0..n {
+        let r = post_as(
+            &client_ip(162),
+            &format!("{CLASSIFY}/classify"),
+            &[],
+            &e2e::sample("cat.jpg"),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // A request refused before the model runs is no inference.
+    let r = post_as(
+        &client_ip(162),
+        &format!("{CLASSIFY}/classify"),
+        &[],
+        b"not an image",
+    );
+    assert!((400..500).contains(&r.status), "{}", r.text());
+    let after = metrics("image-api-classify");
+    assert_eq!(sample(&after, count) - before, n, "{after}");
+}
+
 fn sample_image() -> Vec<u8> {
     e2e::sample("rocket.png")
 }

@@ -591,8 +591,6 @@ fn gateway_passes_the_rate_limit_and_retry_after_through() {
     assert!(r.retry_after.is_some());
 }
 
-const CLASSIFY: &str = "http://127.0.0.1:9006";
-
 #[test]
 fn classify_health_reports_the_model() {
     let r = get(&format!("{CLASSIFY}/healthz"));

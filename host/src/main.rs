@@ -8,11 +8,13 @@
 //! wasm-host run --manifest service.toml command.wasm [ARGS...]   # wasi:cli, e.g. a test binary
 //! ```
 
+mod nn;
 mod observe;
 mod runtime;
 mod server;
 
-use runtime::{Grants, Handler, Host, SharedGraphs, load_graphs};
+use nn::{SharedGraphs, load_graphs};
+use runtime::{Grants, Handler, Host};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

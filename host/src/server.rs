@@ -184,12 +184,16 @@ fn refuse_connection(stream: tokio::net::TcpStream) {
     log_limited!("refused", "over the connection cap: refused a connection");
 }
 
-/// Serves `GET /metrics` on `addr` (WASM_HOST_METRICS), loopback only.
+/// Scrapes served at once; more connections are closed unanswered.
+const METRICS_CONNECTIONS: usize = 8;
+
+/// Serves `GET /metrics` on `addr` (WASM_HOST_METRICS): loopback locally;
+/// the pod's address where the chart asks for scraping.
 async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) {
     if !addr.ip().is_loopback() {
-        eprintln!("wasm-host: WASM_HOST_METRICS={addr} is not a loopback address: no metrics");
-        return;
+        eprintln!("wasm-host: metrics on {addr}, beyond loopback (WASM_HOST_METRICS)");
     }
+    let open = Arc::new(tokio::sync::Semaphore::new(METRICS_CONNECTIONS));
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -201,8 +205,12 @@ async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let svc =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let shared = shared.clone();
@@ -232,7 +240,7 @@ async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) {
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(5))
                 .serve_connection(TokioIo::new(stream), svc);
-            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
         });
     }
 }

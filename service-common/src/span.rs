@@ -20,7 +20,7 @@ mod bindings {
 
 /// An open step; it ends when dropped.
 #[must_use = "a step ends when dropped: bind it to a variable (`let _s = ...`)"]
-pub struct Step(u32);
+pub struct Step(#[cfg_attr(not(target_os = "wasi"), allow(dead_code))] u32);
 
 /// Opens a step named `name`: short and stable, such as `db.insert`, never
 /// a value from a request (names group spans in the tracing UI).

@@ -30,7 +30,7 @@ pub(crate) fn header(what: &str) -> String {
 
 /// Folders whose every file `stack gen` writes: any other file there is
 /// stale (a removed service's) and goes.
-pub const OWNED_DIRS: [&str; 1] = ["config/apps"];
+pub const OWNED_DIRS: [&str; 2] = ["config/apps", "config/dev"];
 
 /// Writes every derived file that differs (or with `check`, writes
 /// nothing) and removes stale ones; returns the paths that were, or would
@@ -87,11 +87,23 @@ pub fn files(root: &Path) -> Result<Vec<(PathBuf, String)>, String> {
         .filter(|c| c.component.type_.starts_with("secretstores."))
         .map(|c| c.component.name.clone())
         .collect();
-    let mut out = vec![(PathBuf::from("dapr.yaml"), run_file(&services))];
+    let base = std::fs::read_to_string(root.join("config/config.yaml"))
+        .map_err(|e| format!("config/config.yaml: {e}"))?;
+    let mut out = vec![
+        (PathBuf::from("dapr.yaml"), run_file(&services)),
+        (
+            PathBuf::from("dapr.dev.yaml"),
+            crate::dev::run_file(&services),
+        ),
+    ];
     for s in &services {
         out.push((
             PathBuf::from(format!("config/apps/{}.yaml", s.id())),
             app_config(s, &services, &secret_stores, LOCAL_NAMESPACE),
+        ));
+        out.push((
+            PathBuf::from(format!("config/dev/{}.yaml", s.id())),
+            crate::dev::app_config(s, &services, &secret_stores, &base),
         ));
         if s.manifest.dapr.invoke_public {
             let public: Vec<_> = wiring::public_routes(&services)

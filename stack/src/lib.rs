@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub mod chart;
+pub mod dev;
 pub mod metrics;
 
 pub use metrics::summarize_metrics;

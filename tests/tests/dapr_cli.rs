@@ -132,3 +132,80 @@ fn dapr_run_serves_one_service_and_dapr_stop_leaves_nothing() {
         "a port still listens"
     );
 }
+
+/// Whether any process of group `pgid` is still alive.
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            return false;
+        };
+        // /proc/PID/stat: `pid (comm) state ppid pgrp ...`
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            let rest: Vec<&str> = s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            rest.first() != Some(&"Z") && rest.get(2) == Some(&pgid.to_string().as_str())
+        })
+    })
+}
+
+#[test]
+#[ignore = "runs every app on the stack's own ports: scripts/test runs it after stopping its stack"]
+fn dapr_run_f_runs_the_whole_application_and_ctrl_c_stops_it() {
+    let log = root().join(".logs/dapr-cli-all.log");
+    let out = std::fs::File::create(&log).expect("log");
+    let mut run = Command::new("dapr")
+        .args(["run", "-f", "dapr.dev.yaml"])
+        .current_dir(root())
+        .env("DAPR_API_TOKEN", token())
+        .env("APP_API_TOKEN", token())
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("dapr run -f");
+    let group = Group(run.id());
+    let dump = || std::fs::read_to_string(&log).unwrap_or_default();
+    wait_until(Duration::from_secs(120), "the page", || {
+        try_get(&format!("{WEB}/"))
+            .filter(|r| r.status == 200)
+            .map(|_| ())
+    });
+    // Through the gateway: web's sidecar invokes grayscale's (no access
+    // control without mTLS), whose outbox records the event.
+    let photo = tagged("cat.jpg", 4000 + (std::process::id() % 1000) as usize);
+    let size = photo.len() as u64;
+    let before = events_by_size(&[size])[0];
+    let r = post_as(
+        &client_ip(170),
+        &format!("{WEB}/api/grayscale"),
+        &[("content-type", "image/jpeg")],
+        &photo,
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), dump());
+    wait_until(Duration::from_secs(60), "its event", || {
+        (events_by_size(&[size])[0] == before + 1).then_some(())
+    });
+
+    // Ctrl-C: SIGINT to the CLI's process group, as a terminal sends it.
+    let sent = Command::new("kill")
+        .args(["-INT", "--", &format!("-{}", group.0)])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    wait_until(
+        Duration::from_secs(60),
+        "every app and sidecar to stop",
+        || {
+            let cli_done = run.try_wait().ok().flatten().is_some();
+            (cli_done && !group_alive(group.0)).then_some(())
+        },
+    );
+}

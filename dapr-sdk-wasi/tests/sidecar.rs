@@ -139,8 +139,9 @@ fn state_round_trip_with_etags() {
         // Delete with a wrong ETag fails; with the right one succeeds.
         let wrong = dapr
             .delete_state(STORE, &key, Some(&etag), StateOptions::first_write())
-            .await;
-        assert!(wrong.is_err());
+            .await
+            .expect_err("a stale ETag");
+        assert!(wrong.is_etag_mismatch(), "{wrong}");
         let current = dapr
             .get_state_entry::<Counter>(STORE, &key, None)
             .await
@@ -196,8 +197,14 @@ fn ttl_expires_values() {
             dapr.get_state::<u32>(STORE, &key).await.expect("get"),
             Some(7)
         );
-        wstd::task::sleep(Duration::from_millis(2500).into()).await;
-        assert_eq!(dapr.get_state::<u32>(STORE, &key).await.expect("get"), None);
+        // Polled, not slept: gone once the store's TTL passes.
+        eventually("the value to expire", async || {
+            dapr.get_state::<u32>(STORE, &key)
+                .await
+                .expect("get")
+                .is_none()
+        })
+        .await;
     })
 }
 

@@ -49,6 +49,11 @@ impl Resp {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
+    /// The whole body as text (lossy), to search it.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     /// The start of the body as text, for failure messages.
     pub fn text(&self) -> String {
         let end = self.body.len().min(300);

@@ -7,13 +7,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every pid the run recorded: the supervisor, sentry, each app and sidecar,
-/// MariaDB.
+/// MariaDB, the broker (Redis) and Zipkin. Each must be there: a process
+/// whose pid file is missing could be left running unseen.
 fn recorded_pids() -> Vec<(String, u32)> {
     let data = root().join(".data");
     let mut files = vec![
         data.join("run/stack.pid"),
         data.join("run/sentry.pid"),
         data.join("mysql.pid"),
+        data.join("broker.pid"),
+        data.join("zipkin.pid"),
     ];
     for app in app_ids() {
         files.push(data.join("run").join(&app).join("daprd.pid"));
@@ -21,9 +24,12 @@ fn recorded_pids() -> Vec<(String, u32)> {
     }
     files
         .into_iter()
-        .filter_map(|f| {
-            let pid = std::fs::read_to_string(&f).ok()?.trim().parse().ok()?;
-            Some((f.display().to_string(), pid))
+        .map(|f| {
+            let pid = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no pid in {}", f.display()));
+            (f.display().to_string(), pid)
         })
         .collect()
 }
@@ -73,8 +79,7 @@ fn kill_int_on_scripts_run_leaves_no_process_behind() {
         stack(&["wait", "1"]).status.success().then_some(())
     });
     let pids = recorded_pids();
-    let apps = app_ids().len();
-    assert!(pids.len() >= 2 + 2 * apps, "pid files: {pids:?}");
+    assert_eq!(pids.len(), 5 + 2 * app_ids().len(), "pid files: {pids:?}");
     assert!(pids.iter().all(|(_, p)| alive(*p)), "{pids:?}");
 
     let sent = Command::new("kill")

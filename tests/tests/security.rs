@@ -116,14 +116,21 @@ impl Drop for OtherAddress {
 #[test]
 fn no_port_of_the_stack_answers_on_another_address() {
     let other = OtherAddress::get();
-    // Every app's and sidecar's port from dapr.yaml; sentry's gRPC, healthz
-    // and metrics; MariaDB.
-    let mut ports: Vec<u16> = run_file()
+    // Every app's and sidecar's port from dapr.yaml, and each host's
+    // metrics port; sentry's gRPC, healthz and metrics; MariaDB, the
+    // broker (Redis), Zipkin.
+    let file = run_file();
+    let mut ports: Vec<u16> = file
         .apps
         .iter()
         .flat_map(|a| a.ports().map(|(p, _)| p))
         .collect();
-    ports.extend([3520, 3521, 3522, 3306]);
+    for a in &file.apps {
+        let metrics = &a.env["WASM_HOST_METRICS"];
+        let port = metrics.rsplit(':').next().and_then(|p| p.parse().ok());
+        ports.push(port.unwrap_or_else(|| panic!("{}: WASM_HOST_METRICS {metrics}", a.app_id)));
+    }
+    ports.extend([3520, 3521, 3522, 3306, 6381, 9411]);
     for addr in &other.addrs {
         for &port in &ports {
             let target: std::net::SocketAddr = format!("{addr}:{port}").parse().expect("addr");
@@ -238,7 +245,7 @@ fn secrets_are_scoped_to_the_one_app_and_key_that_need_them() {
     ] {
         let r = dapr_get(app, &url(port, "events-db-url"));
         assert_eq!(r.status, 404, "{app}: {}", r.text());
-        assert!(!r.text().contains(pw.trim()));
+        assert!(!r.body_text().contains(pw.trim()));
     }
     // The broker's password resolves the sidecars' pub/sub component; no
     // app may read it through the API.
@@ -253,7 +260,7 @@ fn secrets_are_scoped_to_the_one_app_and_key_that_need_them() {
             &format!("http://127.0.0.1:{port}/v1.0/secrets/brokersecrets/broker-password"),
         );
         assert_eq!(r.status, status, "{app}: {}", r.text());
-        assert!(!r.text().contains(broker.trim()));
+        assert!(!r.body_text().contains(broker.trim()));
     }
 }
 
@@ -360,8 +367,10 @@ fn no_secret_or_token_appears_in_any_log_or_answer() {
         get(&format!("{EVENTS}/init")),
         post(&format!("{EVENTS}/events"), &[], b"{}"),
     ] {
+        // The whole answer, not the start that failure messages show.
+        let body = r.body_text();
         for s in &secrets {
-            assert!(!r.text().contains(s.as_str()));
+            assert!(!body.contains(s.as_str()), "a secret in an answer");
         }
     }
 }

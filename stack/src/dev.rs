@@ -37,6 +37,7 @@ pub fn run_file(services: &[Service]) -> String {
          \x20 apiListenAddresses: 127.0.0.1\n\
          \x20 env:\n\
          \x20   WASM_HOST_ZIPKIN: http://127.0.0.1:9411/api/v2/spans\n\
+         \x20   MALLOC_MMAP_THRESHOLD_: \"1048576\"\n\
          apps:\n",
     );
     for s in services {

@@ -197,6 +197,9 @@ pub fn run_file(services: &[Service]) -> String {
          \x20 env:\n\
          \x20   # Each wasm-host's own spans go where the sidecars' do (config/config.yaml).\n\
          \x20   WASM_HOST_ZIPKIN: http://127.0.0.1:9411/api/v2/spans\n\
+         \x20   # glibc: buffers of 1 MiB and more are mapped, and unmapped when freed,\n\
+         \x20   # so a burst of uploads gives its memory back (host/README.md).\n\
+         \x20   MALLOC_MMAP_THRESHOLD_: \"1048576\"\n\
          apps:\n",
     );
     for s in services {

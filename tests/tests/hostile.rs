@@ -329,6 +329,27 @@ fn the_heaviest_images_stay_within_the_memory_bound_and_memory_comes_back() {
 }
 
 #[test]
+fn uploads_through_the_gateway_give_its_memory_back() {
+    let pid = host_pid("web");
+    let idle = rss_mib(pid);
+    // Near the gateway's body limit (web/service.toml: 4,000,000 bytes),
+    // 16 at once from 16 clients: each instance that held one grows to
+    // about 10 MiB, and each buffer is a few MiB of the host's own.
+    let photo = tagged("cat.jpg", 3_900_000 - sample("cat.jpg").len());
+    let clients = (0..16).map(|i| attacker(700 + i)).collect();
+    for r in post_from_each(clients, &format!("{WEB}/api/grayscale"), &photo) {
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // Instances that grew are not kept (recycle_above_mib), and glibc
+    // unmaps the large buffers (MALLOC_MMAP_THRESHOLD_, dapr.yaml).
+    wait_until(
+        Duration::from_secs(60),
+        "web's RSS to return near idle",
+        || (rss_mib(pid) <= idle + 16).then_some(()),
+    );
+}
+
+#[test]
 fn metadata_bombs_are_refused_quickly_in_flat_memory() {
     use service_common::png_meta::png_with_metadata_bomb;
     for (app, url, me) in [

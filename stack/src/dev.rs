@@ -14,7 +14,7 @@
 //! for its own bookkeeping in the metadata API, so `dapr run` warns that it
 //! could not record its pid, and `dapr stop` stops an app by its daprd.)
 
-use crate::generate::{api_allowed, header, secret_scopes};
+use crate::generate::{api_allowed, app_entry, header, secret_scopes};
 use service_manifest::FILE;
 use service_manifest::wiring::Service;
 use std::fmt::Write as _;
@@ -41,28 +41,8 @@ pub fn run_file(services: &[Service]) -> String {
          apps:\n",
     );
     for s in services {
-        let p = s.ports;
-        let id = s.id();
-        let _ = writeln!(y, "  - appID: {id}\n    appDirPath: ./{}", s.folder);
-        let _ = writeln!(
-            y,
-            "    appPort: {}\n    daprHTTPPort: {}\n    daprGRPCPort: {}\n    metricsPort: {}",
-            p.app, p.dapr_http, p.dapr_grpc, p.metrics
-        );
-        if let Some(n) = s.manifest.app.as_ref().and_then(|a| a.max_concurrency) {
-            let _ = writeln!(y, "    appMaxConcurrency: {n}");
-        }
-        let _ = writeln!(y, "    configFilePath: ../config/dev/{id}.yaml");
-        let _ = writeln!(
-            y,
-            "    env:\n      WASM_HOST_METRICS: 127.0.0.1:{}",
-            p.host_metrics
-        );
-        let _ = writeln!(
-            y,
-            "    command: [wasm-host, serve, --addr=127.0.0.1:{}, --manifest={FILE}, ../target/wasm32-wasip2/release/{id}.cwasm]",
-            p.app
-        );
+        // An app's paths are from its folder, for the CLI.
+        y.push_str(&app_entry(s, &format!("../config/dev/{}.yaml", s.id())));
     }
     y
 }

@@ -203,29 +203,36 @@ pub fn run_file(services: &[Service]) -> String {
          apps:\n",
     );
     for s in services {
-        let p = s.ports;
-        let id = s.id();
-        let _ = writeln!(y, "  - appID: {id}\n    appDirPath: ./{}", s.folder);
-        let _ = writeln!(
-            y,
-            "    appPort: {}\n    daprHTTPPort: {}\n    daprGRPCPort: {}\n    metricsPort: {}",
-            p.app, p.dapr_http, p.dapr_grpc, p.metrics
-        );
-        if let Some(n) = s.manifest.app.as_ref().and_then(|a| a.max_concurrency) {
-            let _ = writeln!(y, "    appMaxConcurrency: {n}");
-        }
-        let _ = writeln!(y, "    configFilePath: ./config/apps/{id}.yaml");
-        let _ = writeln!(
-            y,
-            "    env:\n      # wasm-host's own metrics (GET /metrics), beside daprd's.\n      WASM_HOST_METRICS: 127.0.0.1:{}",
-            p.host_metrics
-        );
-        let _ = writeln!(
-            y,
-            "    command:\n      - wasm-host\n      - serve\n      - --addr=127.0.0.1:{}\n      - --manifest={FILE}\n      - ../target/wasm32-wasip2/release/{id}.cwasm",
-            p.app
-        );
+        y.push_str(&app_entry(s, &format!("./config/apps/{}.yaml", s.id())));
     }
+    y
+}
+
+/// One app of a run file: its folder, ports, configuration file (`config`,
+/// as the reader of the file resolves it) and wasm-host's command.
+pub(crate) fn app_entry(s: &Service, config: &str) -> String {
+    let p = s.ports;
+    let id = s.id();
+    let mut y = format!("  - appID: {id}\n    appDirPath: ./{}\n", s.folder);
+    let _ = writeln!(
+        y,
+        "    appPort: {}\n    daprHTTPPort: {}\n    daprGRPCPort: {}\n    metricsPort: {}",
+        p.app, p.dapr_http, p.dapr_grpc, p.metrics
+    );
+    if let Some(n) = s.manifest.app.as_ref().and_then(|a| a.max_concurrency) {
+        let _ = writeln!(y, "    appMaxConcurrency: {n}");
+    }
+    let _ = writeln!(y, "    configFilePath: {config}");
+    let _ = writeln!(
+        y,
+        "    env:\n      # wasm-host's own metrics (GET /metrics), beside daprd's.\n      WASM_HOST_METRICS: 127.0.0.1:{}",
+        p.host_metrics
+    );
+    let _ = writeln!(
+        y,
+        "    command:\n      - wasm-host\n      - serve\n      - --addr=127.0.0.1:{}\n      - --manifest={FILE}\n      - ../target/wasm32-wasip2/release/{id}.cwasm",
+        p.app
+    );
     y
 }
 

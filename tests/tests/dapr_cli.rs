@@ -173,11 +173,21 @@ fn dapr_run_f_runs_the_whole_application_and_ctrl_c_stops_it() {
         .expect("dapr run -f");
     let group = Group(run.id());
     let dump = || std::fs::read_to_string(&log).unwrap_or_default();
-    wait_until(Duration::from_secs(120), "the page", || {
-        try_get(&format!("{WEB}/"))
-            .filter(|r| r.status == 200)
-            .map(|_| ())
-    });
+    // Up: every sidecar healthy (the CLI starts them one after another;
+    // dapr.dev.yaml has dapr.yaml's ports), and the page.
+    let ports: Vec<u16> = run_file().apps.iter().map(|a| a.dapr_http_port).collect();
+    wait_until(
+        Duration::from_secs(120),
+        "every sidecar and the page",
+        || {
+            let sidecars = ports.iter().all(|p| {
+                try_get(&format!("http://127.0.0.1:{p}/v1.0/healthz"))
+                    .is_some_and(|r| r.status == 204)
+            });
+            let page = try_get(&format!("{WEB}/")).is_some_and(|r| r.status == 200);
+            (sidecars && page).then_some(())
+        },
+    );
     // Through the gateway: web's sidecar invokes grayscale's (no access
     // control without mTLS), whose outbox records the event.
     let photo = tagged("cat.jpg", 4000 + (std::process::id() % 1000) as usize);

@@ -9,6 +9,7 @@ pub mod forwarded;
 pub mod guard;
 pub mod manifest;
 pub mod metrics;
+pub mod pool;
 pub mod recorder;
 pub mod spans;
 pub mod trace;

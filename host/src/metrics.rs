@@ -1,8 +1,9 @@
 //! The host's Prometheus metrics, served on `WASM_HOST_METRICS` (a
 //! loopback `ip:port` per app, beside daprd's): requests by route and
-//! status, a latency histogram, instances, guest memory, outbound calls,
-//! wasi-nn inference time, spans dropped. Route labels are the manifest's routes or `other`, so a
-//! client cannot grow the label set.
+//! status, a latency histogram, instances, guest memory, outbound calls and
+//! the connections opened for them, wasi-nn inference time, spans dropped.
+//! Route labels are the manifest's routes or `other`, so a client cannot
+//! grow the label set.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,6 +31,8 @@ pub struct Metrics {
     /// The largest linear memory any instance reached, bytes.
     pub memory_high_water: AtomicUsize,
     outbound: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// TCP connections opened for outbound calls (kept alive: pool.rs).
+    pub outbound_connections: AtomicU64,
     /// Spans not delivered (spans.rs).
     pub spans_dropped: AtomicU64,
 }
@@ -179,6 +182,15 @@ impl Metrics {
         }
         gauge(
             &mut o,
+            "wasm_host_outbound_connections_total",
+            "counter",
+            "TCP connections opened for the component's plain-HTTP outbound calls (kept alive and reused).",
+            self.outbound_connections
+                .load(Ordering::Relaxed)
+                .to_string(),
+        );
+        gauge(
+            &mut o,
             "wasm_host_spans_dropped_total",
             "counter",
             "Spans not delivered to the tracing backend.",
@@ -213,6 +225,7 @@ mod tests {
             "wasm_host_outbound_total{target=\"sidecar\",result=\"denied\"} 1",
             "wasm_host_instances_created_total 2",
             "wasm_host_spans_dropped_total 0",
+            "wasm_host_outbound_connections_total 0",
             "wasm_host_nn_compute_seconds_bucket{le=\"0.005\"} 0",
             "wasm_host_nn_compute_seconds_bucket{le=\"0.01\"} 1",
             "wasm_host_nn_compute_seconds_count 1",

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use wasm_host::metrics::Metrics;
+use wasm_host::pool::{Limits as PoolLimits, Pool, Timeouts};
 use wasm_host::recorder::Recorder;
 use wasm_host::spans::json_str;
 use wasm_host::{
@@ -123,6 +124,8 @@ struct Hooks {
     /// hops join the caller's trace with no tracing code in the component.
     trace: Option<Arc<Recorder>>,
     metrics: Arc<Metrics>,
+    /// Kept-alive connections for plain-HTTP outbound calls (pool.rs).
+    pool: Arc<Pool<WasiBody>>,
 }
 
 /// The sidecar's address and what the component may ask of it.
@@ -244,8 +247,19 @@ impl WasiHttpHooks for Hooks {
             request.headers_mut().entry(http::header::HOST).or_insert(v);
         }
         let metrics = self.metrics.clone();
+        let pool = (scheme == "http").then(|| self.pool.clone());
         Box::new(async move {
-            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            let sent = match pool {
+                Some(pool) => send_pooled(&pool, &metrics, request, options).await,
+                None => wasmtime_wasi_http::default_send_request(request, options)
+                    .await
+                    .map(|(res, io)| {
+                        (
+                            res.map(http_body_util::BodyExt::boxed_unsync),
+                            Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                        )
+                    }),
+            };
             metrics.outbound(target, if sent.is_ok() { "ok" } else { "error" });
             if let Some((t, c)) = span {
                 let outcome = match &sent {
@@ -254,13 +268,47 @@ impl WasiHttpHooks for Hooks {
                 };
                 t.client_done(c, target, &outcome);
             }
-            let (res, io) = sent?;
-            Ok((
-                res.map(http_body_util::BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
+            sent
         })
     }
+}
+
+/// Sends a plain-HTTP request on a kept-alive connection (pool.rs), with
+/// the guest's timeouts or wasmtime's defaults.
+async fn send_pooled(
+    pool: &Arc<Pool<WasiBody>>,
+    metrics: &Metrics,
+    mut request: http::Request<WasiBody>,
+    options: Option<wasmtime_wasi_http::RequestOptions>,
+) -> SendResult {
+    use wasmtime_wasi_http::Error;
+    const DEFAULT: Duration = Duration::from_secs(600);
+    let uri = request.uri();
+    let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?;
+    let key = match authority.port() {
+        Some(_) => authority.to_string(),
+        None => format!("{authority}:80"),
+    };
+    // Origin-form on the wire: scheme and authority are for proxies.
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
+    let t = Timeouts {
+        connect: options.and_then(|o| o.connect_timeout).unwrap_or(DEFAULT),
+        first_byte: options
+            .and_then(|o| o.first_byte_timeout)
+            .unwrap_or(DEFAULT),
+        between_bytes: options
+            .and_then(|o| o.between_bytes_timeout)
+            .unwrap_or(DEFAULT),
+    };
+    let sent = pool.send(&key, request, t).await?;
+    if sent.opened {
+        metrics.outbound_connections.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok((
+        sent.response.map(http_body_util::BodyExt::boxed_unsync),
+        Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+    ))
 }
 
 /// What the manifest grants, ready to build stores from (once per process).
@@ -273,6 +321,7 @@ pub struct Grants {
     graphs: SharedGraphs,
     /// The host's metrics (metrics.rs).
     pub metrics: Arc<Metrics>,
+    pool: Arc<Pool<WasiBody>>,
 }
 
 impl Grants {
@@ -304,6 +353,7 @@ impl Grants {
             }),
             outbound: Arc::new(caps.outbound.clone()),
             tcp: Arc::new(caps.tcp_connect.clone()),
+            pool: Arc::new(Pool::new(PoolLimits::default())),
             env,
             caps,
         }
@@ -360,6 +410,7 @@ impl Grants {
                 sidecar: self.sidecar.clone(),
                 trace: None,
                 metrics: self.metrics.clone(),
+                pool: self.pool.clone(),
             },
             // No backends: a component may use the preloaded graphs by name,
             // never load model bytes of its own.

@@ -73,6 +73,36 @@ fn known_traffic_moves_exactly_its_counters() {
     assert!(!metrics("image-api-grayscale").contains("made-up"));
 }
 
+/// wasm-host keeps its connections to the sidecar alive (host/src/pool.rs):
+/// sequential requests, three sidecar calls each, reuse them instead of
+/// opening one per call.
+#[test]
+fn sidecar_connections_are_reused() {
+    let opened = "wasm_host_outbound_connections_total";
+    let calls = "wasm_host_outbound_total{target=\"sidecar\",result=\"ok\"}";
+    let before = metrics("image-api-grayscale");
+    let n = 5;
+    for i in 0..n {
+        let r = post_as(
+            &client_ip(180 + i),
+            &format!("{GRAYSCALE}/grayscale"),
+            &[],
+            &sample_image(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let after = metrics("image-api-grayscale");
+    let made = sample(&after, calls) - sample(&before, calls);
+    let new = sample(&after, opened) - sample(&before, opened);
+    assert!(made >= 3 * u64::from(n), "its sidecar calls: {after}");
+    // Another test in this binary may hold a second instance (and so a
+    // second connection) at the same time; one per call would be >= 15.
+    assert!(
+        new <= 2,
+        "{new} connections opened for {made} sidecar calls"
+    );
+}
+
 #[test]
 fn each_inference_is_timed() {
     let count = "wasm_host_nn_compute_seconds_count";

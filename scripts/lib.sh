@@ -46,7 +46,8 @@ app_port() {
   awk -v id="$1" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == "appPort:" { print $2; exit }' "$ROOT/dapr.yaml"
 }
 
-log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+# Progress goes to fd PROGRESS_FD when a set-up lane (below) set it, else stderr.
+log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&"${PROGRESS_FD:-2}"; }
 warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
 die()  { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
@@ -76,10 +77,51 @@ as_root() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; else need sudo "install the packages as root"; sudo "$@"; fi
 }
 
-# timed WHAT CMD...: run CMD, say how long it took.
+# timed WHAT CMD...: run CMD, say how long it took. Inside a set-up lane,
+# also say every minute that it is still going.
 timed() {
-  local what=$1 start=$SECONDS; shift
+  local what=$1 start=$SECONDS tick= rc=0; shift
   log "$what"
-  "$@"
+  if [[ -n ${PROGRESS_FD:-} ]]; then
+    ( while sleep 60; do log "$what: $((SECONDS - start))s so far"; done ) & tick=$!
+  fi
+  "$@" || rc=$?
+  [[ -z $tick ]] || { kill "$tick" 2>/dev/null; wait "$tick" 2>/dev/null || true; }
+  (( rc == 0 )) || return "$rc"
   log "$what: done in $((SECONDS - start))s"
+}
+
+# lane NAME CMD...: run CMD in the background, in a process group of its own
+# (recorded, so a signal stops all of it), as set-up lane NAME: its output
+# goes to .logs/setup-NAME.log, only its log lines to the terminal.
+# wait_lanes: wait for every lane; show the end of the log of any that failed.
+LANE_PIDS=()
+LANE_NAMES=()
+lane() {
+  local name=$1; shift
+  mkdir -p "$LOGS"
+  [[ ${#LANE_PIDS[@]} -gt 0 ]] || trap stop_lanes INT TERM HUP
+  set -m
+  ( exec {PROGRESS_FD}>&2; export PROGRESS_FD; "$@" >"$LOGS/setup-$name.log" 2>&1 ) &
+  set +m
+  LANE_PIDS+=("$!")
+  LANE_NAMES+=("$name")
+}
+stop_lanes() {
+  local p
+  for p in "${LANE_PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  exit 130
+}
+wait_lanes() {
+  local i failed=()
+  for i in "${!LANE_PIDS[@]}"; do
+    wait "${LANE_PIDS[$i]}" || failed+=("${LANE_NAMES[$i]}")
+  done
+  LANE_PIDS=() LANE_NAMES=()
+  trap - INT TERM HUP
+  for i in "${failed[@]}"; do
+    warn "set-up lane '$i' failed; the end of .logs/setup-$i.log:"
+    tail -n 30 "$LOGS/setup-$i.log" >&2
+  done
+  (( ${#failed[@]} == 0 )) || die "set-up failed (lanes: ${failed[*]})"
 }

@@ -25,6 +25,12 @@ pub fn root() -> PathBuf {
 }
 
 /// A sample image from `docs/samples`.
+/// An image's width and height (panics if it does not decode).
+pub fn image_dims(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory(bytes).expect("decodes");
+    (img.width(), img.height())
+}
+
 pub fn sample(name: &str) -> Vec<u8> {
     std::fs::read(root().join("docs/samples").join(name)).expect("sample image")
 }

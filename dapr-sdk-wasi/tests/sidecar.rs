@@ -7,26 +7,18 @@
 //! any service. They run as a wasm32-wasip2 test binary under `wasm-host run`
 //! (the runner in .cargo/config.toml; tests/host.toml grants the sidecar and
 //! DAPR_API_TOKEN, which the sidecar requires).
+//! The state API is in state.rs, pub/sub in pubsub.rs; this file has
+//! the rest: tokens, health, secrets, invocation, metadata, configuration,
+//! bindings, locks and shutdown.
+
 #![cfg(target_os = "wasi")]
 
-use dapr::{Client, SaveItem, StateOptions};
+mod common;
+
+use common::*;
+use dapr::Client;
 use http::{HeaderMap, Method};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-const STORE: &str = "statestore";
-
-const ENDPOINT: &str = "http://127.0.0.1:3510";
-
-fn client() -> Client {
-    let token = std::env::var("DAPR_API_TOKEN").expect("DAPR_API_TOKEN (see scripts/test)");
-    Client::builder()
-        .endpoint(option_env!("SDK_TEST_DAPR_ENDPOINT").unwrap_or(ENDPOINT))
-        .api_token(token)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
 
 #[test]
 fn without_the_right_api_token_the_sidecar_answers_401() {
@@ -48,18 +40,6 @@ fn without_the_right_api_token_the_sidecar_answers_401() {
     })
 }
 
-fn unique(prefix: &str) -> String {
-    let mut b = [0u8; 8];
-    wstd::rand::get_random_bytes(&mut b);
-    format!("{prefix}-{:016x}", u64::from_le_bytes(b))
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Counter {
-    name: String,
-    n: u32,
-}
-
 #[test]
 fn health_and_readiness() {
     wstd::runtime::block_on(async {
@@ -77,158 +57,6 @@ fn health_and_readiness() {
             .await
             .unwrap_err();
         assert!(e.is_transport(), "{e}");
-    })
-}
-
-#[test]
-fn state_round_trip_with_etags() {
-    wstd::runtime::block_on(async {
-        let dapr = client();
-        let key = unique("counter");
-        // A missing key is Ok(None), not an error.
-        assert_eq!(
-            dapr.get_state::<Counter>(STORE, &key).await.expect("get"),
-            None
-        );
-
-        let v1 = Counter {
-            name: "a".into(),
-            n: 1,
-        };
-        let insert = SaveItem::new(key.as_str(), &v1).options(StateOptions::first_write());
-        dapr.save_state(STORE, std::slice::from_ref(&insert))
-            .await
-            .expect("first-write insert");
-        // First-write without an ETag only inserts: a second insert loses.
-        let e = dapr.save_state(STORE, &[insert]).await.unwrap_err();
-        assert!(e.is_etag_mismatch(), "{e}");
-
-        let entry = dapr
-            .get_state_entry::<Counter>(STORE, &key, None)
-            .await
-            .expect("get")
-            .expect("some");
-        assert_eq!(entry.value, v1);
-        let etag = entry.etag.expect("sqlite has ETags");
-
-        let v2 = Counter {
-            name: "a".into(),
-            n: 2,
-        };
-        let update = SaveItem::new(key.as_str(), &v2)
-            .etag(Some(etag.clone()))
-            .options(StateOptions::first_write());
-        dapr.save_state(STORE, &[update])
-            .await
-            .expect("update with current ETag");
-        // The old ETag is stale now.
-        let stale = SaveItem::new(key.as_str(), &v1)
-            .etag(Some(etag.clone()))
-            .options(StateOptions::first_write());
-        assert!(
-            dapr.save_state(STORE, &[stale])
-                .await
-                .unwrap_err()
-                .is_etag_mismatch()
-        );
-        assert_eq!(
-            dapr.get_state::<Counter>(STORE, &key).await.expect("get"),
-            Some(v2)
-        );
-
-        // Delete with a wrong ETag fails; with the right one succeeds.
-        let wrong = dapr
-            .delete_state(STORE, &key, Some(&etag), StateOptions::first_write())
-            .await
-            .expect_err("a stale ETag");
-        assert!(wrong.is_etag_mismatch(), "{wrong}");
-        let current = dapr
-            .get_state_entry::<Counter>(STORE, &key, None)
-            .await
-            .expect("get")
-            .expect("some");
-        dapr.delete_state(
-            STORE,
-            &key,
-            current.etag.as_ref(),
-            StateOptions::first_write(),
-        )
-        .await
-        .expect("delete");
-        assert_eq!(
-            dapr.get_state::<Counter>(STORE, &key).await.expect("get"),
-            None
-        );
-    })
-}
-
-#[test]
-fn keys_are_encoded_and_bulk_get_keeps_order() {
-    wstd::runtime::block_on(async {
-        let dapr = client();
-        let odd = format!("{}/with ?odd&chars#", unique("k"));
-        let plain = unique("k");
-        let missing = unique("missing");
-        dapr.save(STORE, &odd, "odd").await.expect("save odd");
-        dapr.save(STORE, &plain, "plain").await.expect("save plain");
-        assert_eq!(
-            dapr.get_state::<String>(STORE, &odd).await.expect("get"),
-            Some("odd".into())
-        );
-        let got = dapr
-            .get_bulk_state::<String>(STORE, &[plain.as_str(), missing.as_str(), odd.as_str()])
-            .await
-            .expect("bulk");
-        let values: Vec<Option<String>> =
-            got.into_iter().map(|(_, e)| e.map(|e| e.value)).collect();
-        assert_eq!(values, vec![Some("plain".into()), None, Some("odd".into())]);
-    })
-}
-
-#[test]
-fn ttl_expires_values() {
-    wstd::runtime::block_on(async {
-        let dapr = client();
-        let key = unique("ttl");
-        dapr.save_state(STORE, &[SaveItem::new(key.as_str(), 7).ttl_seconds(1)])
-            .await
-            .expect("save");
-        assert_eq!(
-            dapr.get_state::<u32>(STORE, &key).await.expect("get"),
-            Some(7)
-        );
-        // Polled, not slept: gone once the store's TTL passes.
-        eventually("the value to expire", async || {
-            dapr.get_state::<u32>(STORE, &key)
-                .await
-                .expect("get")
-                .is_none()
-        })
-        .await;
-    })
-}
-
-#[test]
-fn typed_errors_carry_dapr_error_codes() {
-    wstd::runtime::block_on(async {
-        let dapr = client();
-        let e = dapr
-            .get_state::<u32>("no-such-store", "k")
-            .await
-            .unwrap_err();
-        assert_eq!(e.error_code(), Some("ERR_STATE_STORE_NOT_FOUND"), "{e}");
-        assert_eq!(e.status(), Some(400));
-        let e = dapr.save_state::<u32>(STORE, &[]).await.unwrap_err();
-        assert!(matches!(e, dapr::Error::InvalidArgument(_)));
-        let e = dapr.get_state::<u32>(STORE, "").await.unwrap_err();
-        assert!(matches!(e, dapr::Error::InvalidArgument(_)));
-        // A value that is not the type asked for is a decode error.
-        let key = unique("typed");
-        dapr.save(STORE, &key, "text").await.expect("save");
-        assert!(matches!(
-            dapr.get_state::<u32>(STORE, &key).await,
-            Err(dapr::Error::Decode(_))
-        ));
     })
 }
 
@@ -345,131 +173,6 @@ fn bulk_secrets() {
             all.get("greeting").and_then(|s| s.get("greeting")),
             Some("not-a-real-secret-1234")
         );
-    })
-}
-
-#[test]
-fn transactions_are_all_or_nothing() {
-    use dapr::state::TransactionOp;
-    wstd::runtime::block_on(async {
-        let dapr = client();
-        let (a, b, c) = (unique("tx-a"), unique("tx-b"), unique("tx-c"));
-        dapr.save(STORE, &c, 3).await.expect("save c");
-        let ops = vec![
-            TransactionOp::Upsert(SaveItem::new(a.as_str(), 1)),
-            TransactionOp::Upsert(SaveItem::new(b.as_str(), 2)),
-            TransactionOp::Delete {
-                key: c.clone(),
-                etag: None,
-            },
-        ];
-        dapr.transact_state(STORE, &ops).await.expect("transaction");
-        assert_eq!(dapr.get_state::<u32>(STORE, &a).await.expect("a"), Some(1));
-        assert_eq!(dapr.get_state::<u32>(STORE, &b).await.expect("b"), Some(2));
-        assert_eq!(dapr.get_state::<u32>(STORE, &c).await.expect("c"), None);
-        // A stale ETag fails the whole transaction: a keeps its value.
-        let ops = vec![
-            TransactionOp::Upsert(SaveItem::new(a.as_str(), 10)),
-            TransactionOp::Upsert(
-                SaveItem::new(b.as_str(), 20)
-                    .etag(Some(dapr::ETag("stale".into())))
-                    .options(StateOptions::first_write()),
-            ),
-        ];
-        assert!(dapr.transact_state(STORE, &ops).await.is_err());
-        assert_eq!(dapr.get_state::<u32>(STORE, &a).await.expect("a"), Some(1));
-        // SQLite has no query support: a typed Dapr error, not a panic.
-        let e = dapr
-            .query_state::<u32>(STORE, &serde_json::json!({"filter": {"EQ": {"x": 1}}}))
-            .await
-            .unwrap_err();
-        assert!(e.error_code().is_some_and(|c| c.starts_with("ERR_")), "{e}");
-    })
-}
-
-#[test]
-fn publish_cloud_event_raw_and_bulk() {
-    use dapr::pubsub::{BulkEntry, Payload};
-    wstd::runtime::block_on(async {
-        let dapr = client();
-        dapr.publish_json("pubsub", "orders", &serde_json::json!({"id": 1}))
-            .await
-            .expect("cloudevent");
-        dapr.publish(
-            "pubsub",
-            "orders",
-            b"raw bytes".to_vec(),
-            "text/plain",
-            Payload::Raw,
-        )
-        .await
-        .expect("raw");
-        let entries: Vec<BulkEntry<serde_json::Value>> = (0..3)
-            .map(|i| BulkEntry {
-                entry_id: i.to_string(),
-                event: serde_json::json!({"n": i}),
-                content_type: "application/json".into(),
-            })
-            .collect();
-        let r = dapr
-            .bulk_publish("pubsub", "orders", &entries)
-            .await
-            .expect("bulk");
-        assert!(r.failed_entries.is_empty(), "{r:?}");
-        let e = dapr
-            .publish_json("no-such-pubsub", "t", &1)
-            .await
-            .unwrap_err();
-        assert_eq!(e.error_code(), Some("ERR_PUBSUB_NOT_FOUND"), "{e}");
-    })
-}
-
-/// Polls `check` every 200 ms for up to 30 s.
-async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
-    for _ in 0..150 {
-        if check().await {
-            return;
-        }
-        wstd::task::sleep(Duration::from_millis(200).into()).await;
-    }
-    panic!("not within 30 s: {what}");
-}
-
-#[test]
-fn published_messages_reach_the_app_which_answers_success_retry_or_drop() {
-    wstd::runtime::block_on(async {
-        let dapr = client();
-        let run = unique("m");
-        for reply in ["SUCCESS", "RETRY", "DROP"] {
-            dapr.publish_json(
-                "pubsub",
-                "sdk-orders",
-                &serde_json::json!({"id": format!("{run}-{reply}"), "reply": reply}),
-            )
-            .await
-            .expect("publish");
-        }
-        // The test app counts each delivery in the state store.
-        let count = async |key: String| -> u32 {
-            dapr.get_state::<u32>(STORE, &key)
-                .await
-                .expect("state")
-                .unwrap_or(0)
-        };
-        eventually(
-            "SUCCESS once, RETRY then delivered again, DROP dead-lettered",
-            async || {
-                count(format!("orders:{run}-SUCCESS")).await == 1
-                    && count(format!("orders:{run}-RETRY")).await == 2
-                    && count(format!("orders:{run}-DROP")).await == 1
-                    && count(format!("dead:{run}-DROP")).await == 1
-            },
-        )
-        .await;
-        // Nothing else was dead-lettered, or delivered again.
-        assert_eq!(count(format!("dead:{run}-SUCCESS")).await, 0);
-        assert_eq!(count(format!("dead:{run}-RETRY")).await, 0);
-        assert_eq!(count(format!("orders:{run}-SUCCESS")).await, 1);
     })
 }
 

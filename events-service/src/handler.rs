@@ -4,8 +4,8 @@ use crate::db;
 use dapr::Client;
 use dapr::pubsub::{TopicStatus, topic_reply};
 use events_service::{
-    ApiError, DB_URL_SECRET, DELIVERY_ROUTE, EventsError, MAX_BODY_BYTES, Problem, delivery_status,
-    parse_delivery, parse_new_event, parse_page, secret_store, subscriptions,
+    ApiError, DB_URL_SECRET, DELIVERY_ROUTE, EventsError, MAX_BODY_BYTES, Problem, SECRET_STORE,
+    delivery_status, parse_delivery, parse_new_event, parse_page, subscriptions,
 };
 use http::Method;
 use service_common::routes::{Route, dispatch};
@@ -76,7 +76,7 @@ async fn ensure_db() -> Result<(), ApiError> {
     }
     let dapr = Client::from_env().map_err(|e| ApiError::unavailable("the Dapr sidecar", e))?;
     let secret = dapr
-        .get_secret(&secret_store(), DB_URL_SECRET)
+        .get_secret(SECRET_STORE, DB_URL_SECRET)
         .await
         .map_err(|e| {
             ApiError::unavailable("the secret store", format!("reading {DB_URL_SECRET}: {e}"))

@@ -309,10 +309,9 @@ pub fn parse_page(query: Option<&str>) -> Result<Page, ApiError> {
     Ok(page)
 }
 
-/// Name of the secret store component (`SECRET_STORE`, default `secretstore`).
-pub fn secret_store() -> String {
-    std::env::var("SECRET_STORE").unwrap_or_else(|_| "secretstore".into())
-}
+/// The secret store holding the database URL: the one service.toml grants
+/// (`[dapr] secrets`, with the secret's name), which the host and Dapr enforce.
+pub const SECRET_STORE: &str = "secretstore";
 
 /// Key of the database URL in the secret store.
 pub const DB_URL_SECRET: &str = "events-db-url";

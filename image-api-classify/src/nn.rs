@@ -17,15 +17,12 @@ use wasi::nn::graph::{Graph, load_by_name};
 use wasi::nn::inference::GraphExecutionContext;
 use wasi::nn::tensor::{Tensor, TensorType};
 
-/// Graph name: the last component of the nn-graph directory (`CLASSIFY_MODEL`).
-fn model_name() -> String {
-    std::env::var("CLASSIFY_MODEL").unwrap_or_else(|_| "efficientnet".into())
-}
+/// The graph's name: the last component of the directory service.toml's
+/// `[[nn_graphs]]` preloads.
+const MODEL_NAME: &str = "efficientnet";
 
-/// Where the labels are (`CLASSIFY_LABELS`, a preopened file).
-fn labels_path() -> String {
-    std::env::var("CLASSIFY_LABELS").unwrap_or_else(|_| "/model/labels.txt".into())
-}
+/// The labels, in the directory service.toml's `[[dirs]]` mounts at /model.
+const LABELS_PATH: &str = "/model/labels.txt";
 
 struct Model {
     // Kept alive for the context's sake.
@@ -43,10 +40,10 @@ fn nn_error(what: &str, e: wasi::nn::errors::Error) -> String {
 }
 
 fn load() -> Result<Model, String> {
-    let text = std::fs::read_to_string(labels_path())
-        .map_err(|e| format!("labels {}: {e}", labels_path()))?;
+    let text =
+        std::fs::read_to_string(LABELS_PATH).map_err(|e| format!("labels {LABELS_PATH}: {e}"))?;
     let labels = parse_labels(&text)?;
-    let graph = load_by_name(&model_name()).map_err(|e| nn_error("loading the graph", e))?;
+    let graph = load_by_name(MODEL_NAME).map_err(|e| nn_error("loading the graph", e))?;
     let context = graph
         .init_execution_context()
         .map_err(|e| nn_error("creating a context", e))?;

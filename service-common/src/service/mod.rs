@@ -12,10 +12,10 @@ pub use record::{admit, new_event, publish_event};
 pub use request::ImageRequest;
 pub use respond::{bytes_response, caller, error_response, json_response, read_body};
 
-/// Dapr state store component name (`STATE_STORE`, default `statestore`).
-pub fn state_store() -> String {
-    std::env::var("STATE_STORE").unwrap_or_else(|_| "statestore".into())
-}
+/// The Dapr state store the image services use: the one their
+/// service.toml grants (`[dapr] state`), which the host and Dapr enforce;
+/// a fork that renames the component changes both.
+pub const STATE_STORE: &str = "statestore";
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

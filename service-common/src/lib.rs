@@ -1,7 +1,8 @@
 //! What the services share (image-api-grayscale, image-api-classify, events-service, web).
 //!
-//! The pure parts ([`accept`], [`app_token`], [`decode`], [`ratelimit`], [`event`], [`client_addr`],
-//! [`limits`], [`error`]) are plain functions tested natively. The
+//! The pure parts ([`accept`], [`app_token`], [`ratelimit`], [`event`], [`client_addr`],
+//! [`limits`], [`error`]) are plain functions tested natively; `decode`,
+//! `png_meta` and `service::ImageRequest` only with the `images` feature. The
 //! [`service`] module (WASI only) does the I/O around them: bounded body
 //! reads, the client's record in the Dapr state store (the per-client rate
 //! limit), and each success's event, published through Dapr's outbox.
@@ -9,10 +10,12 @@
 pub mod accept;
 pub mod app_token;
 pub mod client_addr;
+#[cfg(feature = "images")]
 pub mod decode;
 pub mod error;
 pub mod event;
 pub mod limits;
+#[cfg(feature = "images")]
 pub mod png_meta;
 pub mod ratelimit;
 pub mod routes;

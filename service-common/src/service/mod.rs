@@ -5,10 +5,12 @@
 //! common request path).
 
 pub mod record;
+#[cfg(feature = "images")]
 pub mod request;
 pub mod respond;
 
 pub use record::{admit, new_event, publish_event};
+#[cfg(feature = "images")]
 pub use request::ImageRequest;
 pub use respond::{bytes_response, caller, error_response, json_response, read_body};
 

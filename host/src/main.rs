@@ -224,6 +224,11 @@ fn serve(args: ServeArgs) -> Result<()> {
     let caps = load_manifest(&args.manifest)?;
 
     let mut config = base_config();
+    // WASM_HOST_PROFILE=perfmap: /tmp/perf-<pid>.map names the guest's
+    // compiled functions for `perf report` (scripts/bench --profile).
+    if std::env::var("WASM_HOST_PROFILE").is_ok_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut pool = PoolingAllocationConfig::default();
     // As many instances as the memory budget holds at their limit, so the
     // sum of all guest memory stays within it; a freed slot's memory is

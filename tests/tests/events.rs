@@ -23,11 +23,7 @@ fn fresh_bodies(n: usize) -> (Vec<Vec<u8>>, Vec<u64>) {
 /// Sends `bodies` to grayscale from rotating client addresses (so the rate
 /// limit never answers), `pause` apart, running `during` meanwhile (it may
 /// watch `refused`, the 503s so far); returns the sizes answered 200.
-fn load(
-    bodies: &[Vec<u8>],
-    pause: Duration,
-    during: impl FnOnce(&AtomicUsize) + Send,
-) -> Vec<u64> {
+fn load(bodies: &[Vec<u8>], pause: Duration, during: impl FnOnce(&AtomicUsize) + Send) -> Vec<u64> {
     let refused = AtomicUsize::new(0);
     std::thread::scope(|s| {
         let sender = s.spawn(|| {

@@ -2,6 +2,7 @@
 //! every app is healthy, and the status table.
 
 use super::*;
+use std::fmt::Write as _;
 /// The pid in `path`, if that process is alive.
 pub(crate) fn live_pid(path: &Path) -> Option<i32> {
     let pid: i32 = fs::read_to_string(path).ok()?.trim().parse().ok()?;
@@ -100,11 +101,14 @@ pub(crate) fn wait_healthy(
 /// Each app, its sidecar, their health, pids and log files: what a
 /// newcomer asks first when something is off.
 pub(crate) fn status(file: &RunFile, base: &Path, state: &Path) -> Result<ExitCode, String> {
+    // Written at once at the end, and a closed pipe (`stack status | head`)
+    // is not an error: println! would panic on it.
+    let mut o = String::new();
     let stack = live_pid(&state.join("stack.pid"));
-    match stack {
-        Some(pid) => println!("stack: running, pid {pid} ({})", state.display()),
-        None => println!("stack: not running ({})", state.display()),
-    }
+    let _ = match stack {
+        Some(pid) => writeln!(o, "stack: running, pid {pid} ({})", state.display()),
+        None => writeln!(o, "stack: not running ({})", state.display()),
+    };
     let mut all_up = stack.is_some();
     for app in &file.apps {
         let dir = state.join(&app.app_id);
@@ -122,7 +126,8 @@ pub(crate) fn status(file: &RunFile, base: &Path, state: &Path) -> Result<ExitCo
         all_up &= health == "healthy";
         let pid = |p: Option<i32>| p.map_or("-".to_string(), |p| p.to_string());
         let logs = app.dir(base).join(".dapr/logs");
-        println!(
+        let _ = writeln!(
+            o,
             "{:<22} {health:<24} app :{} pid {:<8} daprd :{} pid {:<8}",
             app.app_id,
             app.app_port,
@@ -130,7 +135,8 @@ pub(crate) fn status(file: &RunFile, base: &Path, state: &Path) -> Result<ExitCo
             app.dapr_http_port,
             pid(daprd),
         );
-        println!(
+        let _ = writeln!(
+            o,
             "{:<22} logs {}",
             "",
             logs.join(format!("{}_{{app,daprd}}.log", app.app_id))
@@ -144,7 +150,8 @@ pub(crate) fn status(file: &RunFile, base: &Path, state: &Path) -> Result<ExitCo
             .filter(|(status, _)| *status == 200)
             .map(|(_, body)| body);
         if let Some(text) = metrics {
-            println!(
+            let _ = writeln!(
+                o,
                 "{:<22} metrics http://{}/metrics: {}",
                 "",
                 app.env["WASM_HOST_METRICS"],
@@ -152,6 +159,7 @@ pub(crate) fn status(file: &RunFile, base: &Path, state: &Path) -> Result<ExitCo
             );
         }
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), o.as_bytes());
     Ok(if all_up {
         ExitCode::SUCCESS
     } else {

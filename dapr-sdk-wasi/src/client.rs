@@ -390,6 +390,39 @@ impl Client {
         crate::bindings::decode_binding(r.status, &r.headers, r.body)
     }
 
+    // ---- Cryptography (alpha) ----
+
+    /// Encrypts `plaintext` with a key the crypto `component` holds.
+    pub async fn encrypt(
+        &self,
+        component: &str,
+        plaintext: &[u8],
+        options: &crate::crypto::EncryptOptions,
+    ) -> Result<Vec<u8>> {
+        let r = self
+            .send(crate::crypto::encrypt_request(
+                component, plaintext, options,
+            )?)
+            .await?;
+        crate::crypto::decode_data(r.status, r.body)
+    }
+
+    /// Decrypts what [`Client::encrypt`] made; `key_name` only if it was
+    /// encrypted with `omit_decryption_key_name`.
+    pub async fn decrypt(
+        &self,
+        component: &str,
+        ciphertext: &[u8],
+        key_name: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        let r = self
+            .send(crate::crypto::decrypt_request(
+                component, ciphertext, key_name,
+            )?)
+            .await?;
+        crate::crypto::decode_data(r.status, r.body)
+    }
+
     // ---- Configuration ----
 
     /// Reads configuration items (all when `keys` is empty).

@@ -14,6 +14,7 @@
 //! | Secrets | [`Client::get_secret`], [`Client::get_bulk_secrets`] |
 //! | Configuration | [`Client::get_configuration`], [`Client::subscribe_configuration`], [`Client::unsubscribe_configuration`]; updates in [`configuration`] |
 //! | Distributed lock | [`Client::try_lock`], [`Client::unlock`] |
+//! | Cryptography (alpha) | [`Client::encrypt`], [`Client::decrypt`] |
 //! | Metadata | [`Client::metadata`], [`Client::set_metadata`] |
 //! | Health | [`Client::healthz`], [`Client::healthz_outbound`], [`Client::wait_until_ready`], [`Client::shutdown`] |
 //!
@@ -34,6 +35,7 @@
 pub mod bindings;
 pub mod config;
 pub mod configuration;
+pub mod crypto;
 mod error;
 pub mod invoke;
 pub mod lock;

@@ -296,6 +296,71 @@ fn lock_and_unlock_with_their_result_codes() {
     })
 }
 
+#[test]
+fn encrypt_decrypt_round_trip_and_clear_errors() {
+    use dapr::crypto::EncryptOptions;
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        // cryptostore.yaml: scripts/test writes the random key `aes-key`.
+        let aes = EncryptOptions::new("aes-key", "A256KW");
+        let plain = unique("a message only its key may read").into_bytes();
+        let sealed = dapr
+            .encrypt("cryptostore", &plain, &aes)
+            .await
+            .expect("encrypt");
+        assert!(
+            !sealed.windows(plain.len()).any(|w| w == plain.as_slice()),
+            "the plaintext is in the ciphertext"
+        );
+        let opened = dapr
+            .decrypt("cryptostore", &sealed, None)
+            .await
+            .expect("decrypt");
+        assert_eq!(opened, plain);
+        // Without its name inside, decrypting needs the key named.
+        let mut anonymous = aes.clone();
+        anonymous.omit_decryption_key_name = true;
+        let sealed = dapr
+            .encrypt("cryptostore", &plain, &anonymous)
+            .await
+            .expect("encrypt");
+        assert!(dapr.decrypt("cryptostore", &sealed, None).await.is_err());
+        let opened = dapr
+            .decrypt("cryptostore", &sealed, Some("aes-key"))
+            .await
+            .expect("named");
+        assert_eq!(opened, plain);
+        // A flipped bit is refused, not decrypted to garbage.
+        let mut bad = sealed.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(
+            dapr.decrypt("cryptostore", &bad, Some("aes-key"))
+                .await
+                .is_err()
+        );
+        // A key the component does not hold, and a component that does not exist.
+        let e = dapr
+            .encrypt(
+                "cryptostore",
+                &plain,
+                &EncryptOptions::new("no-such-key", "A256KW"),
+            )
+            .await
+            .expect_err("unknown key");
+        assert!(
+            e.error_code().is_some_and(|c| c.starts_with("ERR_CRYPTO")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("no-such-key"), "{e}");
+        let e = dapr
+            .encrypt("nothere", &plain, &aes)
+            .await
+            .expect_err("unknown component");
+        assert_eq!(e.error_code(), Some("ERR_CRYPTO_PROVIDER_NOT_FOUND"), "{e}");
+    })
+}
+
 // It stops the sidecar, so it is ignored in the main run and scripts/test
 // runs it on its own afterwards (`-- --ignored`): no reliance on test order.
 #[test]

@@ -192,10 +192,7 @@ impl Recorder {
         let mut st = self.state();
         st.started = st.started.saturating_add(1);
         let name = if st.started <= MAX_SPANS {
-            cut(&format!(
-                "{method} {}",
-                path.split('?').next().unwrap_or("")
-            ))
+            cut(&format!("{method} {}", route_of(path)))
         } else {
             String::new()
         };
@@ -238,6 +235,26 @@ impl Recorder {
         if let Some(e) = &self.exporter {
             e.record(span);
         }
+    }
+}
+
+/// A client span's name from the request path: Dapr's state API names a
+/// key last, and keys carry data (the rate limit's is the client's
+/// address), so `/v1.0/state/STORE/KEY` is named `/v1.0/state/STORE/{key}`:
+/// no personal data in traces, and one name per store, not per client.
+pub fn route_of(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("");
+    let mut parts = path.splitn(5, '/');
+    let (lead, version, api, store) = (parts.next(), parts.next(), parts.next(), parts.next());
+    match (lead, version, api, store, parts.next()) {
+        (Some(""), Some(v), Some("state"), Some(store), Some(key))
+            if v.starts_with("v1.0")
+                && !key.is_empty()
+                && !matches!(key, "bulk" | "transaction" | "query") =>
+        {
+            format!("/{v}/state/{store}/{{key}}")
+        }
+        _ => path.to_string(),
     }
 }
 
@@ -318,5 +335,34 @@ mod tests {
         r.instance(true, memory.clone());
         memory.store(2 << 20, Ordering::Relaxed);
         assert_eq!(r.instance_facts(), Some((true, 2 << 20)));
+    }
+    #[test]
+    fn client_span_names_carry_no_state_key() {
+        for (path, name) in [
+            (
+                "/v1.0/state/statestore/ratelimit%7C127.0.0.1",
+                "/v1.0/state/statestore/{key}",
+            ),
+            (
+                "/v1.0/state/statestore/k?metadata.ttl=1",
+                "/v1.0/state/statestore/{key}",
+            ),
+            (
+                "/v1.0/state/statestore/transaction",
+                "/v1.0/state/statestore/transaction",
+            ),
+            ("/v1.0/state/statestore/bulk", "/v1.0/state/statestore/bulk"),
+            ("/v1.0/state/statestore", "/v1.0/state/statestore"),
+            (
+                "/v1.0/secrets/secretstore/events-db-url",
+                "/v1.0/secrets/secretstore/events-db-url",
+            ),
+            (
+                "/v1.0/invoke/image-api-grayscale/method/grayscale",
+                "/v1.0/invoke/image-api-grayscale/method/grayscale",
+            ),
+        ] {
+            assert_eq!(route_of(path), name, "{path}");
+        }
     }
 }

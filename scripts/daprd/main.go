@@ -18,6 +18,7 @@ import (
 	"github.com/dapr/components-contrib/bindings/localstorage"
 	bindingsredis "github.com/dapr/components-contrib/bindings/redis"
 	configredis "github.com/dapr/components-contrib/configuration/redis"
+	cryptolocalstorage "github.com/dapr/components-contrib/crypto/localstorage"
 	lockredis "github.com/dapr/components-contrib/lock/redis"
 	nrkubernetes "github.com/dapr/components-contrib/nameresolution/kubernetes"
 	"github.com/dapr/components-contrib/nameresolution/sqlite"
@@ -32,6 +33,7 @@ import (
 
 	bindingsLoader "github.com/dapr/dapr/pkg/components/bindings"
 	configurationLoader "github.com/dapr/dapr/pkg/components/configuration"
+	cryptoLoader "github.com/dapr/dapr/pkg/components/crypto"
 	lockLoader "github.com/dapr/dapr/pkg/components/lock"
 	nrLoader "github.com/dapr/dapr/pkg/components/nameresolution"
 	pubsubLoader "github.com/dapr/dapr/pkg/components/pubsub"
@@ -56,6 +58,8 @@ func init() {
 	bindingsLoader.DefaultRegistry.RegisterInputBinding(cron.NewCron, "cron")
 	configurationLoader.DefaultRegistry.RegisterComponent(configredis.NewRedisConfigurationStore, "redis")
 	lockLoader.DefaultRegistry.RegisterComponent(lockredis.NewStandaloneRedisLock, "redis")
+	// Keys in a local folder: the SDK's crypto tests.
+	cryptoLoader.DefaultRegistry.RegisterComponent(cryptolocalstorage.NewLocalStorageCrypto, "dapr.localstorage")
 	// mDNS does not work on a loopback-only host; sqlite resolves app ids
 	// from a file shared by all sidecars.
 	nrLoader.DefaultRegistry.RegisterComponent(sqlite.NewResolver, "sqlite")

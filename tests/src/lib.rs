@@ -323,6 +323,23 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
     }
 }
 
+/// An app's wasm-host metrics text (its `WASM_HOST_METRICS`, dapr.yaml).
+pub fn host_metrics(app: &str) -> String {
+    let file = run_file();
+    let addr = &file.app(app).expect("app").env["WASM_HOST_METRICS"];
+    let r = get(&format!("http://{addr}/metrics"));
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body).expect("utf-8")
+}
+
+/// The value of the sample whose name and labels are exactly `series`
+/// in a metrics text (0 if absent).
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// All events, newest first (pages through GET /events).
 pub fn all_events() -> Vec<serde_json::Value> {
     let mut out = Vec::new();

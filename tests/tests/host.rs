@@ -256,17 +256,10 @@ fn classify_instances_share_the_process_graph() {
             .to_string()
     };
     let created = || {
-        let file = run_file();
-        let addr = &file.app("image-api-classify").expect("app").env["WASM_HOST_METRICS"];
-        get(&format!("http://{addr}/metrics"))
-            .body_text()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("wasm_host_instances_created_total ")?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .expect("instances created")
+        metric(
+            &host_metrics("image-api-classify"),
+            "wasm_host_instances_created_total",
+        )
     };
     // Its health checks may have made one already.
     let before = created();

@@ -4,27 +4,11 @@
 
 use e2e::*;
 
-/// An app's metrics text.
-fn metrics(app: &str) -> String {
-    let file = run_file();
-    let addr = &file.app(app).expect("app").env["WASM_HOST_METRICS"];
-    let r = get(&format!("http://{addr}/metrics"));
-    assert_eq!(r.status, 200);
-    String::from_utf8(r.body).expect("utf-8")
-}
-
-/// The value of the sample whose name and labels are exactly `series`.
-fn sample(text: &str, series: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn known_traffic_moves_exactly_its_counters() {
     let ok = "wasm_host_requests_total{route=\"/grayscale\",status=\"200\"}";
     let count = "wasm_host_request_duration_seconds_count";
-    let before = metrics("image-api-grayscale");
+    let before = host_metrics("image-api-grayscale");
     let n = 3;
     for _ in 0..n {
         let r = post_as(
@@ -42,27 +26,27 @@ fn known_traffic_moves_exactly_its_counters() {
         b"not an image",
     );
     assert!((400..500).contains(&refused.status), "{}", refused.text());
-    let after = metrics("image-api-grayscale");
+    let after = host_metrics("image-api-grayscale");
     let bad = format!(
         "wasm_host_requests_total{{route=\"/grayscale\",status=\"{}\"}}",
         refused.status
     );
-    assert_eq!(sample(&after, ok) - sample(&before, ok), n, "{after}");
-    assert_eq!(sample(&after, &bad) - sample(&before, &bad), 1, "{after}");
+    assert_eq!(metric(&after, ok) - metric(&before, ok), n, "{after}");
+    assert_eq!(metric(&after, &bad) - metric(&before, &bad), 1, "{after}");
     assert!(
-        sample(&after, count) > sample(&before, count) + n,
+        metric(&after, count) > metric(&before, count) + n,
         "{after}"
     );
     assert!(
-        sample(&after, "wasm_host_instances_created_total") >= 1,
+        metric(&after, "wasm_host_instances_created_total") >= 1,
         "{after}"
     );
     assert!(
-        sample(&after, "wasm_host_guest_memory_high_water_bytes") > 0,
+        metric(&after, "wasm_host_guest_memory_high_water_bytes") > 0,
         "{after}"
     );
     assert!(
-        sample(
+        metric(
             &after,
             "wasm_host_outbound_total{target=\"sidecar\",result=\"ok\"}"
         ) >= 3 * n,
@@ -70,7 +54,7 @@ fn known_traffic_moves_exactly_its_counters() {
     );
     // A client's made-up path lands under `other`, never as a label.
     let _ = get(&format!("{GRAYSCALE}/made-up-{}", std::process::id()));
-    assert!(!metrics("image-api-grayscale").contains("made-up"));
+    assert!(!host_metrics("image-api-grayscale").contains("made-up"));
 }
 
 /// wasm-host keeps its connections to the sidecar alive (host/src/pool.rs):
@@ -80,7 +64,7 @@ fn known_traffic_moves_exactly_its_counters() {
 fn sidecar_connections_are_reused() {
     let opened = "wasm_host_outbound_connections_total";
     let calls = "wasm_host_outbound_total{target=\"sidecar\",result=\"ok\"}";
-    let before = metrics("image-api-grayscale");
+    let before = host_metrics("image-api-grayscale");
     let n = 5;
     for i in 0..n {
         let r = post_as(
@@ -91,9 +75,9 @@ fn sidecar_connections_are_reused() {
         );
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let after = metrics("image-api-grayscale");
-    let made = sample(&after, calls) - sample(&before, calls);
-    let new = sample(&after, opened) - sample(&before, opened);
+    let after = host_metrics("image-api-grayscale");
+    let made = metric(&after, calls) - metric(&before, calls);
+    let new = metric(&after, opened) - metric(&before, opened);
     assert!(made >= 3 * u64::from(n), "its sidecar calls: {after}");
     // Another test in this binary may hold a second instance (and so a
     // second connection) at the same time; one per call would be >= 15.
@@ -106,14 +90,14 @@ fn sidecar_connections_are_reused() {
 #[test]
 fn each_inference_is_timed() {
     let count = "wasm_host_nn_compute_seconds_count";
-    let before = sample(&metrics("image-api-classify"), count);
+    let before = metric(&host_metrics("image-api-classify"), count);
     let n = 2;
     for _ in 0..n {
         let r = post_as(
             &client_ip(162),
             &format!("{CLASSIFY}/classify"),
             &[],
-            &e2e::sample("cat.jpg"),
+            &sample("cat.jpg"),
         );
         assert_eq!(r.status, 200, "{}", r.text());
     }
@@ -125,12 +109,12 @@ fn each_inference_is_timed() {
         b"not an image",
     );
     assert!((400..500).contains(&r.status), "{}", r.text());
-    let after = metrics("image-api-classify");
-    assert_eq!(sample(&after, count) - before, n, "{after}");
+    let after = host_metrics("image-api-classify");
+    assert_eq!(metric(&after, count) - before, n, "{after}");
 }
 
 fn sample_image() -> Vec<u8> {
-    e2e::sample("rocket.png")
+    sample("rocket.png")
 }
 
 /// Starts Zipkin again when dropped, whatever the test did.
@@ -145,7 +129,7 @@ impl Drop for ZipkinBack {
 #[test]
 fn a_dead_tracing_backend_costs_dropped_spans_not_requests() {
     let dropped = "wasm_host_spans_dropped_total";
-    let before = sample(&metrics("web"), dropped);
+    let before = metric(&host_metrics("web"), dropped);
     let _back = ZipkinBack;
     script("tracing", &["stop"]);
     for i in 0..20u8 {
@@ -156,6 +140,6 @@ fn a_dead_tracing_backend_costs_dropped_spans_not_requests() {
     wait_until(
         std::time::Duration::from_secs(30),
         "the dropped spans",
-        || (sample(&metrics("web"), dropped) >= before + 20).then_some(()),
+        || (metric(&host_metrics("web"), dropped) >= before + 20).then_some(()),
     );
 }

@@ -187,8 +187,9 @@ fn refuse_connection(stream: tokio::net::TcpStream) {
 /// Scrapes served at once; more connections are closed unanswered.
 const METRICS_CONNECTIONS: usize = 8;
 
-/// Serves `GET /metrics` on `addr` (WASM_HOST_METRICS): loopback locally;
-/// the pod's address where the chart asks for scraping.
+/// Serves `GET /metrics`, `/readyz` and `/livez` on `addr`
+/// (WASM_HOST_METRICS): loopback locally; the pod's address where the chart
+/// asks for scraping and probes.
 async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) {
     if !addr.ip().is_loopback() {
         eprintln!("wasm-host: metrics on {addr}, beyond loopback (WASM_HOST_METRICS)");
@@ -222,10 +223,15 @@ async fn serve_metrics(addr: SocketAddr, shared: Arc<Shared>) {
                                 .spans_dropped
                                 .store(dropped, Ordering::Relaxed);
                         }
-                        let (status, body) = if req.uri().path() == "/metrics" {
-                            (200, shared.metrics.render())
-                        } else {
-                            (404, String::new())
+                        let (status, body) = match req.uri().path() {
+                            "/metrics" => (200, shared.metrics.render()),
+                            // Kubernetes' probes: ready while serving, not
+                            // once a stop began (in-flight requests finish).
+                            "/readyz" if STOPPING.load(Ordering::Relaxed) => {
+                                (503, "stopping\n".into())
+                            }
+                            "/readyz" | "/livez" => (200, "ok\n".into()),
+                            _ => (404, String::new()),
                         };
                         let mut res = Response::new(Full::new(Bytes::from(body)));
                         *res.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();

@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 K8S_VERSION=v1.37.2     # scripts/k8s/kubernetes/go.mod
 HELM_VERSION=v3.22.0    # scripts/k8s/helm/go.mod
 COREDNS_VERSION=1.15.0  # scripts/k8s/coredns/go.mod
+METRICS_SERVER_VERSION=v0.8.0  # scripts/k8s/metrics-server/go.mod
 PAUSE_TAG=1
 # Local image names: no registry serves them; the cluster gets them imported.
 IMAGE_REPO=localhost/dapr-wasi
@@ -16,3 +17,5 @@ K8S_BIN="${XDG_CACHE_HOME:-${HOME:-$ROOT}/.cache}/wasm-dapr-k8s/bin"
 # The test cluster's network namespace and cgroup (scripts/k8s/cluster).
 K8S_NETNS=dapr-wasi-k8s
 K8S_CGROUP=dapr-wasi-k8s
+# Source addresses the cluster test's clients may use (scripts/k8s/cluster).
+CLIENT_NET=10.78.0.1/16

@@ -57,6 +57,18 @@ fn known_traffic_moves_exactly_its_counters() {
     assert!(!host_metrics("image-api-grayscale").contains("made-up"));
 }
 
+/// The metrics listener answers Kubernetes' probes (the chart's
+/// readinessProbe and livenessProbe), and nothing else beside /metrics.
+#[test]
+fn probes_answer_on_the_metrics_listener() {
+    let file = run_file();
+    let addr = &file.app("image-api-grayscale").expect("app").env["WASM_HOST_METRICS"];
+    for (path, want) in [("/readyz", 200), ("/livez", 200), ("/ready", 404)] {
+        let r = get(&format!("http://{addr}{path}"));
+        assert_eq!(r.status, want, "{path}");
+    }
+}
+
 /// wasm-host keeps its connections to the sidecar alive (host/src/pool.rs):
 /// sequential requests, three sidecar calls each, reuse them instead of
 /// opening one per call.

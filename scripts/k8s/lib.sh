@@ -18,4 +18,24 @@ K8S_BIN="${XDG_CACHE_HOME:-${HOME:-$ROOT}/.cache}/wasm-dapr-k8s/bin"
 K8S_NETNS=dapr-wasi-k8s
 K8S_CGROUP=dapr-wasi-k8s
 # Source addresses the cluster test's clients may use (scripts/k8s/cluster).
-CLIENT_NET=10.78.0.1/16
+CLIENT_NET=10.80.0.1/14
+
+# The test cluster's tools and the application in it.
+NS=dapr-wasi                      # the application's namespace
+K="$DATA/k8s"                     # the cluster's state (scripts/k8s/cluster)
+k() { "$ROOT/scripts/k8s/cluster" kubectl "$@"; }
+helm() { "$ROOT/scripts/k8s/cluster" exec "$K8S_BIN/helm" --kubeconfig "$K/admin.kubeconfig" "$@"; }
+in_ns() { "$ROOT/scripts/k8s/cluster" exec "$@"; }
+# The rate limit tests/k8s/values.yaml sets (requests per window).
+rate_limit_max() { awk '/^  max:/ { print $2 }' "$ROOT/tests/k8s/values.yaml"; }
+# The port wasm-host serves metrics and probes on (the chart's annotation).
+metrics_port() {
+  k -n "$NS" get pods -l app.kubernetes.io/name=image-api-grayscale \
+    -o jsonpath='{.items[0].metadata.annotations.prometheus\.io/port}'
+}
+
+# Test results: ok/fail print a line; check WHAT CMD... runs CMD.
+FAILED=0
+ok()   { printf '  \033[32mok\033[0m   %s\n' "$*"; }
+fail() { printf '  \033[31mFAIL\033[0m %s\n' "$*"; FAILED=1; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }

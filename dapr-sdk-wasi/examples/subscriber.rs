@@ -28,6 +28,7 @@ async fn main(
             topic: "orders".into(),
             route: "/orders".into(),
             dead_letter_topic: None,
+            bulk_subscribe: None,
         }]))),
         "/orders" => {
             let body = req.into_body().contents().await?.to_vec();

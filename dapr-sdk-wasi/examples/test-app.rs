@@ -9,6 +9,7 @@
 //! | `GET /dapr/subscribe` | topic `sdk-orders` to `/orders` (dead letters to `sdk-dead`), `sdk-dead` to `/dead` |
 //! | `POST /orders` | a CloudEvent with data `{"id", "reply"}`: counts the delivery in state key `orders:<id>`, then answers `reply` (`RETRY` only on the first delivery) |
 //! | `POST /dead` | counts the dead letter in state key `dead:<id>` |
+//! | `POST /bulk` | a batch of topic `sdk-bulk` (a bulk subscription): counts each entry's `{"id"}` in state key `bulk:<id>`, answers SUCCESS per entry (DROP if malformed) |
 //! | `POST /configuration/{store}/{key}` | keeps the update's value in state key `config-update:<key>` |
 //!
 //! anything else is a JSON 404. Built and precompiled by scripts/test;
@@ -41,6 +42,11 @@ async fn main(
                 topic: topic.into(),
                 route: route.into(),
                 dead_letter_topic: dead.map(Into::into),
+                bulk_subscribe: None,
+            };
+            let bulk = Subscription {
+                bulk_subscribe: Some(dapr::pubsub::BulkSubscribe::batches(10, 200)),
+                ..sub("sdk-bulk", "/bulk", None)
             };
             answer(
                 200,
@@ -48,6 +54,7 @@ async fn main(
                 subscribe_answer(&[
                     sub("sdk-orders", "/orders", Some("sdk-dead")),
                     sub("sdk-dead", "/dead", None),
+                    bulk,
                 ]),
             )
         }
@@ -61,6 +68,11 @@ async fn main(
             };
             answer(200, json, topic_reply(status))
         }
+        (Method::POST, "/bulk") => match bulk_delivered(req).await {
+            Ok(reply) => answer(200, json, reply),
+            // No statuses: Dapr delivers the whole batch again.
+            Err(e) => answer(500, json, format!(r#"{{"error":"{e}"}}"#).into_bytes()),
+        },
         (Method::POST, p) if p.starts_with("/configuration/") => {
             let key = p.rsplit('/').next().unwrap_or_default().to_string();
             match config_update(req, &key).await {
@@ -115,6 +127,33 @@ async fn delivered(
         ("/orders", "DROP") => TopicStatus::Drop,
         _ => TopicStatus::Success,
     })
+}
+
+/// Counts each entry of a batch and answers a status per entry.
+#[cfg(target_os = "wasi")]
+async fn bulk_delivered(req: wstd::http::Request<wstd::http::Body>) -> dapr::Result<Vec<u8>> {
+    use dapr::pubsub::{TopicStatus, bulk_reply, parse_bulk_message};
+    #[derive(serde::Deserialize)]
+    struct Item {
+        id: String,
+    }
+    let body = dapr::read_limited(req.into_body(), 1 << 20).await?;
+    let batch = parse_bulk_message(&body)?;
+    let dapr = dapr::Client::from_env()?;
+    let mut statuses = Vec::new();
+    for entry in &batch.entries {
+        let status = match entry.cloud_event::<Item>() {
+            Ok(event) => {
+                let key = format!("bulk:{}", event.data.id);
+                let seen: u32 = dapr.get_state("statestore", &key).await?.unwrap_or(0) + 1;
+                dapr.save("statestore", &key, seen).await?;
+                TopicStatus::Success
+            }
+            Err(_) => TopicStatus::Drop,
+        };
+        statuses.push((entry.entry_id.as_str(), status));
+    }
+    Ok(bulk_reply(statuses))
 }
 
 /// Keeps a configuration update's value where the tests can read it.

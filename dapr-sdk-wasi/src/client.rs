@@ -161,7 +161,7 @@ impl Client {
         })
     }
 
-    async fn send_ok(&self, req: DaprRequest) -> Result<RawResponse> {
+    pub(crate) async fn send_ok(&self, req: DaprRequest) -> Result<RawResponse> {
         let r = self.send(req).await?;
         if (200..300).contains(&r.status) {
             Ok(r)

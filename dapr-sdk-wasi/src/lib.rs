@@ -15,6 +15,8 @@
 //! | Configuration | [`Client::get_configuration`], [`Client::subscribe_configuration`], [`Client::unsubscribe_configuration`]; updates in [`configuration`] |
 //! | Distributed lock | [`Client::try_lock`], [`Client::unlock`] |
 //! | Cryptography (alpha) | [`Client::encrypt`], [`Client::decrypt`] |
+//! | Actors | [`Client::invoke_actor`], [`Client::invoke_actor_json`], [`Client::get_actor_state`], [`Client::transact_actor_state`], timers and reminders; hosting in [`actors`] |
+//! | Conversation (alpha2) | [`Client::converse`] |
 //! | Metadata | [`Client::metadata`], [`Client::set_metadata`] |
 //! | Health | [`Client::healthz`], [`Client::healthz_outbound`], [`Client::wait_until_ready`], [`Client::shutdown`] |
 //!
@@ -32,9 +34,11 @@
 // natively `Client` does not exist and links to it cannot resolve.
 #![cfg_attr(not(target_os = "wasi"), allow(rustdoc::broken_intra_doc_links))]
 
+pub mod actors;
 pub mod bindings;
 pub mod config;
 pub mod configuration;
+pub mod conversation;
 pub mod crypto;
 mod error;
 pub mod invoke;

@@ -1,5 +1,6 @@
 //! Pub/sub: publishing (CloudEvent or raw, single or bulk) and the app side
-//! (the `/dapr/subscribe` answer, CloudEvent parsing, delivery replies).
+//! (the `/dapr/subscribe` answer, CloudEvent parsing, delivery replies, and
+//! batches for bulk subscriptions: [`BulkMessage`], [`bulk_reply`]).
 
 use crate::request::{DaprRequest, non_empty, path};
 use crate::{Error, Result};
@@ -114,6 +115,99 @@ pub struct Subscription {
     /// Dead-letter topic, if any.
     #[serde(rename = "deadLetterTopic", skip_serializing_if = "Option::is_none")]
     pub dead_letter_topic: Option<String>,
+    /// Deliver in batches ([`BulkMessage`]) instead of one message a request.
+    #[serde(rename = "bulkSubscribe", skip_serializing_if = "Option::is_none")]
+    pub bulk_subscribe: Option<BulkSubscribe>,
+}
+
+/// Batched delivery: Dapr POSTs up to `max_messages_count` messages at once,
+/// waiting at most `max_await_duration_ms` to fill a batch; the app answers
+/// a status per entry ([`bulk_reply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkSubscribe {
+    /// Always true when present.
+    pub enabled: bool,
+    /// Messages per batch (Dapr's default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_messages_count: Option<u32>,
+    /// Longest wait for a full batch (Dapr's default 1000 ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_await_duration_ms: Option<u32>,
+}
+
+impl BulkSubscribe {
+    /// Batches of up to `count` messages, waiting at most `await_ms`.
+    pub fn batches(count: u32, await_ms: u32) -> Self {
+        Self {
+            enabled: true,
+            max_messages_count: Some(count),
+            max_await_duration_ms: Some(await_ms),
+        }
+    }
+}
+
+/// A batch of messages, as Dapr POSTs it to a bulk subscription's route.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BulkMessage {
+    /// The batch's id.
+    #[serde(default)]
+    pub id: String,
+    /// The topic.
+    #[serde(default)]
+    pub topic: String,
+    /// The pubsub component.
+    #[serde(default)]
+    pub pubsubname: String,
+    /// The messages.
+    pub entries: Vec<BulkMessageEntry>,
+}
+
+/// One message of a [`BulkMessage`]: its event is kept as JSON, so one
+/// malformed entry can be dropped without failing the batch.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BulkMessageEntry {
+    /// The id to answer for.
+    #[serde(rename = "entryId")]
+    pub entry_id: String,
+    /// The event: a CloudEvent unless it was published raw.
+    pub event: serde_json::Value,
+    /// Its content type.
+    #[serde(rename = "contentType", default)]
+    pub content_type: String,
+}
+
+impl BulkMessageEntry {
+    /// The entry as a CloudEvent with a typed payload.
+    pub fn cloud_event<T: serde::de::DeserializeOwned>(&self) -> Result<CloudEvent<T>> {
+        T::deserialize(&self.event["data"]).map_err(Error::Decode)?;
+        serde_json::from_value(self.event.clone()).map_err(Error::Decode)
+    }
+}
+
+/// Parses a batch delivered to a bulk subscription.
+pub fn parse_bulk_message(body: &[u8]) -> Result<BulkMessage> {
+    serde_json::from_slice(body).map_err(Error::Decode)
+}
+
+/// The JSON body answering a batch: one status per entry id. An entry
+/// left out counts as failed, and Dapr delivers it again.
+pub fn bulk_reply<'a>(statuses: impl IntoIterator<Item = (&'a str, TopicStatus)>) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        #[serde(rename = "entryId")]
+        entry_id: &'a str,
+        status: TopicStatus,
+    }
+    #[derive(Serialize)]
+    struct Reply<'a> {
+        statuses: Vec<Entry<'a>>,
+    }
+    let statuses = statuses
+        .into_iter()
+        .map(|(entry_id, status)| Entry { entry_id, status })
+        .collect();
+    serde_json::to_vec(&Reply { statuses }).unwrap_or_default()
 }
 
 /// The JSON body for `GET /dapr/subscribe`.
@@ -232,6 +326,7 @@ mod tests {
             topic: "t".into(),
             route: "/on-t".into(),
             dead_letter_topic: None,
+            bulk_subscribe: None,
         }];
         assert_eq!(
             subscribe_answer(&s),
@@ -244,5 +339,42 @@ mod tests {
         assert_eq!((ev.id.as_str(), ev.data["n"].as_i64()), ("9", Some(1)));
         assert_eq!(topic_reply(TopicStatus::Retry), br#"{"status":"RETRY"}"#);
         assert!(parse_cloud_event::<u8>(b"{}").is_err());
+    }
+
+    #[test]
+    fn bulk_subscribe_round_trip() {
+        let s = [Subscription {
+            pubsubname: "ps".into(),
+            topic: "t".into(),
+            route: "/bulk".into(),
+            dead_letter_topic: None,
+            bulk_subscribe: Some(BulkSubscribe::batches(10, 200)),
+        }];
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&subscribe_answer(&s)).expect("json"),
+            json!([{"pubsubname": "ps", "topic": "t", "route": "/bulk",
+                    "bulkSubscribe": {"enabled": true, "maxMessagesCount": 10, "maxAwaitDurationMs": 200}}])
+        );
+        let batch = parse_bulk_message(
+            br#"{"id":"b1","topic":"t","pubsubname":"ps","type":"com.dapr.event.sent.bulk","metadata":{},
+                "entries":[
+                  {"entryId":"e1","event":{"id":"9","specversion":"1.0","data":{"n":1}},"contentType":"application/cloudevents+json","metadata":{}},
+                  {"entryId":"e2","event":{"id":"10","data":"not a number"},"contentType":"application/cloudevents+json"}
+                ]}"#,
+        )
+        .expect("batch");
+        assert_eq!(batch.entries.len(), 2);
+        #[derive(Deserialize)]
+        struct N {
+            n: u32,
+        }
+        let first = batch.entries[0].cloud_event::<N>().expect("typed");
+        assert_eq!((first.id.as_str(), first.data.n), ("9", 1));
+        assert!(batch.entries[1].cloud_event::<N>().is_err());
+        assert_eq!(
+            bulk_reply([("e1", TopicStatus::Success), ("e2", TopicStatus::Drop)]),
+            br#"{"statuses":[{"entryId":"e1","status":"SUCCESS"},{"entryId":"e2","status":"DROP"}]}"#
+        );
+        assert!(parse_bulk_message(b"{}").is_err());
     }
 }

@@ -58,9 +58,14 @@ impl DaprRequest {
 
     /// True when sending this twice is harmless: every Dapr API call (state
     /// writes are keyed, ETag-guarded or last-write-wins), and service
-    /// invocation with an idempotent method.
+    /// invocation with an idempotent method. Never an actor method: Dapr
+    /// calls the actor with PUT whatever the caller used, so the verb says
+    /// nothing about whether a repeat is harmless.
     pub fn is_retryable(&self) -> bool {
-        if self.path_and_query.starts_with("/v1.0/invoke/") {
+        let p = &self.path_and_query;
+        if p.starts_with("/v1.0/actors/") {
+            p.split(['?', '#']).next().unwrap_or("").split('/').nth(5) != Some("method")
+        } else if p.starts_with("/v1.0/invoke/") {
             matches!(
                 self.method,
                 Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS

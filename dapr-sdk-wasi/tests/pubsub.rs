@@ -81,3 +81,44 @@ fn published_messages_reach_the_app_which_answers_success_retry_or_drop() {
         assert_eq!(count(format!("orders:{run}-SUCCESS")).await, 1);
     })
 }
+
+#[test]
+fn a_bulk_publish_reaches_a_bulk_subscription_exactly_once() {
+    use dapr::pubsub::BulkEntry;
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        let run = unique("bulk");
+        let entries: Vec<BulkEntry<serde_json::Value>> = (0..25)
+            .map(|i| BulkEntry {
+                entry_id: i.to_string(),
+                event: serde_json::json!({"id": format!("{run}-{i}")}),
+                content_type: "application/json".into(),
+            })
+            .collect();
+        let r = dapr
+            .bulk_publish("pubsub", "sdk-bulk", &entries)
+            .await
+            .expect("bulk publish");
+        assert!(r.failed_entries.is_empty(), "{r:?}");
+        // The test app's /bulk takes batches of up to 10 and counts each
+        // entry in the state store.
+        let counts = async || -> Vec<u32> {
+            let mut out = Vec::new();
+            for i in 0..25 {
+                let key = format!("bulk:{run}-{i}");
+                out.push(
+                    dapr.get_state::<u32>(STORE, &key)
+                        .await
+                        .expect("state")
+                        .unwrap_or(0),
+                );
+            }
+            out
+        };
+        eventually("every entry delivered", async || {
+            counts().await.iter().all(|n| *n >= 1)
+        })
+        .await;
+        assert_eq!(counts().await, vec![1; 25], "each exactly once");
+    })
+}

@@ -379,3 +379,29 @@ fn shutdown_stops_the_sidecar() {
         }
     })
 }
+
+#[test]
+fn conversation_echoes_through_the_echo_component() {
+    use dapr::conversation::{ConverseOptions, Message};
+    wstd::runtime::block_on(async {
+        let dapr = client();
+        let answer = dapr
+            .converse(
+                "echo",
+                &[Message::user("hello from wasm")],
+                &ConverseOptions::default(),
+            )
+            .await
+            .expect("converse");
+        assert_eq!(answer.text(), Some("hello from wasm"), "{answer:?}");
+        let err = dapr
+            .converse(
+                "no-such-model",
+                &[Message::user("x")],
+                &ConverseOptions::default(),
+            )
+            .await
+            .expect_err("unknown component");
+        assert!(err.to_string().contains("no-such-model"), "{err}");
+    })
+}

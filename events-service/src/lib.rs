@@ -196,6 +196,7 @@ pub fn subscriptions() -> Vec<u8> {
         topic: TOPIC.into(),
         route: DELIVERY_ROUTE.into(),
         dead_letter_topic: Some(DEAD_LETTER_TOPIC.into()),
+        bulk_subscribe: None,
     }])
 }
 

@@ -51,6 +51,10 @@ pub struct Dapr {
     /// Reads its sidecar's metadata (never writes it).
     #[serde(default)]
     pub metadata: bool,
+    /// Actor types it calls (methods, timers, reminders) or hosts (their
+    /// state too): `/v1.0/actors/{type}/...`.
+    #[serde(default)]
+    pub actors: Vec<String>,
 }
 
 /// `{ app = "...", path = "/...", verbs = [...] }`.
@@ -103,6 +107,9 @@ impl Dapr {
                 return Err(format!("dapr.{what}: `{s}` is not pubsub/topic"));
             }
         }
+        if let Some(s) = self.actors.iter().find(|s| !is_item(s)) {
+            return Err(format!("dapr.actors: `{s}` is not an actor type"));
+        }
         if let Some(s) = self.secrets.iter().find(|s| topic(s).is_none()) {
             return Err(format!("dapr.secrets: `{s}` is not store/name"));
         }
@@ -142,6 +149,7 @@ impl Dapr {
         add(!self.locks.is_empty(), "lock", "v1.0-alpha1");
         add(!self.locks.is_empty(), "unlock", "v1.0-alpha1");
         add(self.metadata, "metadata", "v1.0");
+        add(!self.actors.is_empty(), "actors", "v1.0");
         apis
     }
 }
@@ -190,6 +198,7 @@ pub struct SidecarPolicy {
     configuration: Vec<String>,
     locks: Vec<String>,
     metadata: bool,
+    actors: Vec<String>,
 }
 
 impl SidecarPolicy {
@@ -210,6 +219,7 @@ impl SidecarPolicy {
             configuration: dapr.configuration.clone(),
             locks: dapr.locks.clone(),
             metadata: dapr.metadata,
+            actors: dapr.actors.clone(),
         }
     }
 
@@ -241,6 +251,7 @@ impl SidecarPolicy {
             ["v1.0" | "v1.0-alpha1", "configuration", store, ..] => has(&self.configuration, store),
             ["v1.0-alpha1", "lock" | "unlock", store] => has(&self.locks, store),
             ["v1.0", "metadata"] => self.metadata && method == "GET",
+            ["v1.0", "actors", ty, _, ..] => has(&self.actors, ty),
             _ => false,
         };
         if granted {
@@ -294,6 +305,29 @@ mod tests {
             path: "/grayscale".into(),
             verbs: vec!["POST".into()],
         }]
+    }
+
+    #[test]
+    fn actors_by_type() {
+        let p = policy("[dapr]\nactors = [\"Counter\"]", vec![]);
+        for (m, path) in [
+            ("PUT", "/v1.0/actors/Counter/k/method/increment"),
+            ("GET", "/v1.0/actors/Counter/k/state/count"),
+            ("POST", "/v1.0/actors/Counter/k/state"),
+            ("POST", "/v1.0/actors/Counter/k/timers/tick"),
+            ("DELETE", "/v1.0/actors/Counter/k/reminders/r"),
+        ] {
+            assert_eq!(p.check(m, path), Ok(()), "{m} {path}");
+        }
+        for path in [
+            "/v1.0/actors/Other/k/method/increment",
+            "/v1.0/actors/Counter",
+            "/v1.0/actors/Count%65r/../Other/k/method/m",
+        ] {
+            assert!(p.check("PUT", path).is_err(), "{path}");
+        }
+        let bad = crate::Manifest::parse("[dapr]\nactors = [\"a/b\"]");
+        assert!(bad.is_err());
     }
 
     #[test]

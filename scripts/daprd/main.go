@@ -18,6 +18,7 @@ import (
 	"github.com/dapr/components-contrib/bindings/localstorage"
 	bindingsredis "github.com/dapr/components-contrib/bindings/redis"
 	configredis "github.com/dapr/components-contrib/configuration/redis"
+	conversationecho "github.com/dapr/components-contrib/conversation/echo"
 	cryptolocalstorage "github.com/dapr/components-contrib/crypto/localstorage"
 	lockredis "github.com/dapr/components-contrib/lock/redis"
 	nrkubernetes "github.com/dapr/components-contrib/nameresolution/kubernetes"
@@ -33,6 +34,7 @@ import (
 
 	bindingsLoader "github.com/dapr/dapr/pkg/components/bindings"
 	configurationLoader "github.com/dapr/dapr/pkg/components/configuration"
+	conversationLoader "github.com/dapr/dapr/pkg/components/conversation"
 	cryptoLoader "github.com/dapr/dapr/pkg/components/crypto"
 	lockLoader "github.com/dapr/dapr/pkg/components/lock"
 	nrLoader "github.com/dapr/dapr/pkg/components/nameresolution"
@@ -60,6 +62,9 @@ func init() {
 	lockLoader.DefaultRegistry.RegisterComponent(lockredis.NewStandaloneRedisLock, "redis")
 	// Keys in a local folder: the SDK's crypto tests.
 	cryptoLoader.DefaultRegistry.RegisterComponent(cryptolocalstorage.NewLocalStorageCrypto, "dapr.localstorage")
+	// Echoes the prompt back: the SDK's conversation tests, with no model.
+	// (daprd's conversation API already links the LLM client library.)
+	conversationLoader.DefaultRegistry.RegisterComponent(conversationecho.NewEcho, "echo")
 	// mDNS does not work on a loopback-only host; sqlite resolves app ids
 	// from a file shared by all sidecars.
 	nrLoader.DefaultRegistry.RegisterComponent(sqlite.NewResolver, "sqlite")
@@ -73,8 +78,10 @@ func main() {
 
 // withoutPlacement drops --placement-host-address. The dapr CLI we can build
 // here (1.12) always passes it (default localhost:50005), and daprd then
-// reports unhealthy until a placement service answers. This template uses no
-// actors and runs no placement service. Set DAPRD_KEEP_PLACEMENT=1 to keep it.
+// reports unhealthy until a placement service answers. The services use no
+// actors; the supervisor (stack) runs placement only for a run file that
+// names a placementHostAddress, and then sets DAPRD_KEEP_PLACEMENT=1 for
+// the sidecars it passes the address to, which keeps it.
 func withoutPlacement(args []string) []string {
 	if os.Getenv("DAPRD_KEEP_PLACEMENT") == "1" {
 		return args

@@ -10,9 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub mod chart;
+pub mod control_plane;
 pub mod dev;
 pub mod metrics;
 
+pub use control_plane::{placement_args, placement_ports, sentry_args};
 pub use metrics::summarize_metrics;
 
 /// `path` without `.` and with each `dir/..` folded, lexically (the folder
@@ -62,6 +64,9 @@ pub struct Common {
     /// Environment of every app.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Placement's address (`127.0.0.1:PORT`) for every app: actors. The
+    /// supervisor then runs placement there (see [`placement_args`]).
+    pub placement_host_address: Option<String>,
 }
 
 /// One entry of `apps:`.
@@ -92,6 +97,8 @@ pub struct App {
     /// Added to `common.env`, winning on equal names.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Overrides `common.placementHostAddress`.
+    pub placement_host_address: Option<String>,
     /// The app's command line.
     pub command: Vec<String>,
 }
@@ -117,6 +124,8 @@ pub enum RunFileError {
     ZeroPort(String),
     /// Neither the app nor `common` names a components folder or config.
     Missing(String, &'static str),
+    /// A placement address that is not `127.0.0.1:PORT`, or two of them.
+    Placement(String),
 }
 
 impl fmt::Display for RunFileError {
@@ -131,6 +140,7 @@ impl fmt::Display for RunFileError {
             Self::PortClash(p, a, b) => write!(f, "port {p} is both {a} and {b}"),
             Self::ZeroPort(what) => write!(f, "{what} is 0: ports must be fixed"),
             Self::Missing(id, what) => write!(f, "{id}: no {what} (in the app or in common)"),
+            Self::Placement(why) => write!(f, "placementHostAddress: {why}"),
         }
     }
 }
@@ -186,7 +196,39 @@ impl RunFile {
                 return Err(RunFileError::Missing(id.clone(), "configFilePath"));
             }
         }
+        if let Some(port) = self.placement_port()? {
+            for (p, what) in placement_ports(port) {
+                if let Some(first) = ports.insert(p, what.to_string()) {
+                    return Err(RunFileError::PortClash(p, first, what.into()));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The port placement listens on, if any app hosts or calls actors:
+    /// one address for all, on loopback (the supervisor runs placement).
+    pub fn placement_port(&self) -> Result<Option<u16>, RunFileError> {
+        let mut found: Option<&str> = None;
+        for a in &self.apps {
+            let Some(addr) = a.placement(self) else {
+                continue;
+            };
+            if found.is_some_and(|f| f != addr) {
+                return Err(RunFileError::Placement(format!(
+                    "{} and {addr} differ: the supervisor runs one placement",
+                    found.unwrap_or_default()
+                )));
+            }
+            found = Some(addr);
+        }
+        let Some(addr) = found else { return Ok(None) };
+        let port = addr
+            .strip_prefix("127.0.0.1:")
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p > 0 && *p < u16::MAX - 3)
+            .ok_or_else(|| RunFileError::Placement(format!("{addr} is not 127.0.0.1:PORT")))?;
+        Ok(Some(port))
     }
 
     /// The app with this id.
@@ -204,6 +246,13 @@ impl App {
             (self.dapr_grpc_port, "Dapr gRPC port"),
             (self.metrics_port, "metrics port"),
         ]
+    }
+
+    /// Its placement address: its own, else `common`'s.
+    pub fn placement<'a>(&'a self, file: &'a RunFile) -> Option<&'a str> {
+        self.placement_host_address
+            .as_deref()
+            .or(file.common.placement_host_address.as_deref())
     }
 
     fn resources_path<'a>(&'a self, file: &'a RunFile) -> Option<&'a str> {
@@ -278,6 +327,9 @@ impl App {
         if let Some(n) = self.app_max_concurrency {
             args.extend(["--app-max-concurrency".into(), n.to_string()]);
         }
+        if let Some(address) = self.placement(file) {
+            args.extend(["--placement-host-address".into(), address.into()]);
+        }
         args
     }
 
@@ -306,34 +358,6 @@ fn under(base: &Path, rel: &str) -> PathBuf {
             .filter(|c| *c != std::path::Component::CurDir),
     );
     out
-}
-
-/// Sentry's arguments: its CA files in `creds` (generated on first start),
-/// its configuration, and gRPC on `port`, healthz on `port + 1`, metrics on
-/// `port + 2`, all on loopback.
-pub fn sentry_args(creds: &Path, config: &Path, port: u16) -> Vec<String> {
-    let port = |n: u16| port.saturating_add(n).to_string();
-    [
-        "--issuer-credentials",
-        &creds.display().to_string(),
-        "--config",
-        &config.display().to_string(),
-        "--port",
-        &port(0),
-        "--listen-address",
-        "127.0.0.1",
-        "--healthz-port",
-        &port(1),
-        "--healthz-listen-address",
-        "127.0.0.1",
-        "--metrics-port",
-        &port(2),
-        "--metrics-listen-address",
-        "127.0.0.1",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect()
 }
 
 /// What to do when an app or its sidecar exits on its own.
@@ -411,7 +435,7 @@ pub fn utc(secs: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const FILE: &str = r#"
@@ -495,24 +519,44 @@ apps:
     }
 
     #[test]
-    fn sentry_listens_on_loopback_ports_in_a_row() {
-        let args = sentry_args(Path::new("/d/sentry"), Path::new("/c/sentry.yaml"), 50009);
-        assert_flags(
-            &args,
-            &[
-                ("--port", "50009"),
-                ("--healthz-port", "50010"),
-                ("--metrics-port", "50011"),
-                ("--listen-address", "127.0.0.1"),
-                ("--healthz-listen-address", "127.0.0.1"),
-                ("--metrics-listen-address", "127.0.0.1"),
-                ("--issuer-credentials", "/d/sentry"),
-            ],
+    fn placement_is_one_loopback_address_passed_to_the_apps_that_name_it() {
+        let file = parse(FILE).expect("parse");
+        assert_eq!(file.placement_port(), Ok(None));
+        let with = FILE.replace(
+            "    appDirPath: ./two",
+            "    appDirPath: ./two\n    placementHostAddress: 127.0.0.1:50020",
         );
+        let file = parse(&with).expect("parse");
+        assert_eq!(file.placement_port(), Ok(Some(50020)));
+        let two = file
+            .app("two")
+            .expect("two")
+            .daprd_args(&file, Path::new("/r"), None);
+        assert_flags(&two, &[("--placement-host-address", "127.0.0.1:50020")]);
+        let one = file
+            .app("one")
+            .expect("one")
+            .daprd_args(&file, Path::new("/r"), None);
+        assert!(!one.contains(&"--placement-host-address".to_string()));
+        for (bad, why) in [
+            ("0.0.0.0:50020", "is not 127.0.0.1:PORT"),
+            ("127.0.0.1:x", "is not 127.0.0.1:PORT"),
+            ("127.0.0.1:9091", "port 9091"),
+        ] {
+            let text = with.replace("127.0.0.1:50020", bad);
+            let err = parse(&text).expect_err(bad).to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let two_of_them = with.replace(
+            "  configFilePath: ./config/config.yaml\n",
+            "  configFilePath: ./config/config.yaml\n  placementHostAddress: 127.0.0.1:50030\n",
+        );
+        let err = parse(&two_of_them).expect_err("two placements").to_string();
+        assert!(err.contains("one placement"), "{err}");
     }
 
     /// Each `flag` in `args` is followed by its `value`.
-    fn assert_flags(args: &[String], want: &[(&str, &str)]) {
+    pub(crate) fn assert_flags(args: &[String], want: &[(&str, &str)]) {
         for (flag, value) in want {
             let i = args.iter().position(|a| a == flag).expect(flag);
             assert_eq!(args.get(i + 1).map(String::as_str), Some(*value), "{flag}");

@@ -15,6 +15,13 @@
 //! (mode 600) and handed to the app's environment; every listener is on
 //! 127.0.0.1. `--no-mtls` skips sentry (tokens stay).
 //!
+//! Actors: when the run file gives a `placementHostAddress`
+//! (`127.0.0.1:PORT`, in `common` or per app), placement starts after
+//! sentry on that port (and the next three), under mTLS unless
+//! `--no-mtls`, and the apps that name it get it as their sidecar's
+//! `--placement-host-address`. Sentry and placement log to `.logs/`
+//! beside the run file and are restarted like the apps.
+//!
 //! ```text
 //! stack [-f dapr.yaml] [--data-dir .data] run [--no-restart] [--no-mtls]
 //! stack [-f dapr.yaml] stop APP     # stop APP and its sidecar, keep them down
@@ -47,7 +54,7 @@ use control::{hold, status, wait_healthy};
 use supervise::run;
 
 const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] [--sentry PATH] \
-                     [--sentry-port PORT] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps | dirs APP | gen [--check] | new NAME [--from blank|grayscale|events] [--dry-run] | new --remove NAME [--dry-run]";
+                     [--sentry-port PORT] [--sentry-config FILE] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps | dirs APP | gen [--check] | new NAME [--from blank|grayscale|events] [--dry-run] | new --remove NAME [--dry-run]";
 /// Sentry's gRPC port; healthz and metrics take the next two. Below the
 /// ephemeral range (32768+), so no outgoing connection can hold them.
 const SENTRY_PORT: u16 = 3520;
@@ -79,6 +86,7 @@ struct Opts {
     daprd: Option<PathBuf>,
     sentry: Option<PathBuf>,
     sentry_port: u16,
+    sentry_config: Option<PathBuf>,
 }
 
 fn cli() -> Result<ExitCode, String> {
@@ -89,6 +97,7 @@ fn cli() -> Result<ExitCode, String> {
         daprd: None,
         sentry: None,
         sentry_port: SENTRY_PORT,
+        sentry_config: None,
     };
     let mut rest = Vec::new();
     while let Some(a) = args.next() {
@@ -98,6 +107,12 @@ fn cli() -> Result<ExitCode, String> {
             "--data-dir" => opts.data = Some(value(&a)?.into()),
             "--daprd" => opts.daprd = Some(value(&a)?.into()),
             "--sentry" => opts.sentry = Some(value(&a)?.into()),
+            // Absolute: sentry runs in its credentials folder.
+            "--sentry-config" => {
+                opts.sentry_config = Some(
+                    std::path::absolute(value(&a)?).map_err(|e| format!("--sentry-config: {e}"))?,
+                )
+            }
             "--sentry-port" => {
                 opts.sentry_port = value(&a)?
                     .parse()
@@ -169,9 +184,13 @@ fn cli() -> Result<ExitCode, String> {
                 sentry: mtls.then(|| SentryConf {
                     bin: tool(&opts.sentry, "sentry"),
                     creds: data.join("sentry"),
-                    config: base.join("config/sentry.yaml"),
+                    config: opts
+                        .sentry_config
+                        .clone()
+                        .unwrap_or_else(|| base.join("config/sentry.yaml")),
                     port: opts.sentry_port,
                 }),
+                placement: tool(&None, "placement"),
             };
             run(&launch, &state, policy)
         }
@@ -255,6 +274,8 @@ struct Launch<'a> {
     daprd: PathBuf,
     tokens: PathBuf,
     sentry: Option<SentryConf>,
+    /// Placement's binary, run if the run file names a placement address.
+    placement: PathBuf,
 }
 
 struct SentryConf {
@@ -267,11 +288,6 @@ struct SentryConf {
 impl SentryConf {
     fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
-    }
-
-    fn healthy(&self) -> bool {
-        self.creds.join("ca.crt").is_file()
-            && http_status(self.port.saturating_add(1), "/healthz") == Some(200)
     }
 }
 

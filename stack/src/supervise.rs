@@ -1,6 +1,6 @@
 //! The supervisor: each app and its sidecar as a unit (`Unit`), each
 //! process in a process group of its own with a pid file (`Proc`), sentry
-//! first (`Ca`), and the loop that restarts what exits (`run`).
+//! first (`Control`: sentry, placement), and the loop that restarts what exits (`run`).
 
 use super::*;
 use crate::control::live_pid;
@@ -174,6 +174,11 @@ impl Unit {
         if let Some(pem) = anchors {
             sidecar.env("DAPR_TRUST_ANCHORS", pem);
         }
+        if self.app.placement(file).is_some() {
+            // Our daprd drops the placement address unless told to keep it
+            // (scripts/daprd/main.go: the dapr CLI always passes one).
+            sidecar.env("DAPRD_KEEP_PLACEMENT", "1");
+        }
         self.daprd = Some(Proc::spawn(
             "daprd",
             sidecar,
@@ -230,10 +235,11 @@ impl Unit {
 
 // --- run ------------------------------------------------------------------------------
 
-/// Sentry, supervised alone: it must answer before any sidecar starts, and
-/// sidecars keep their certificates (24 h) while it restarts.
-struct Ca {
-    conf: SentryConf,
+/// A control-plane service (sentry, placement), supervised alone: it must
+/// answer before any sidecar starts, and sidecars ride out its restarts
+/// (they keep their certificates for 24 h; actor lookups wait for placement).
+struct Control {
+    spec: ControlSpec,
     proc: Option<Proc>,
     log: PathBuf,
     pid_file: PathBuf,
@@ -243,32 +249,59 @@ struct Ca {
     next_start: Option<Instant>,
 }
 
-impl Ca {
+/// What a control-plane service is and how it starts.
+struct ControlSpec {
+    name: &'static str,
+    role: &'static str,
+    bin: PathBuf,
+    args: Vec<String>,
+    /// Its working folder, made owner-only (sentry keeps its CA key there).
+    dir: PathBuf,
+    health_port: u16,
+    /// A file that must exist before it counts as up (sentry's CA).
+    ready_file: Option<PathBuf>,
+}
+
+impl Control {
+    fn new(spec: ControlSpec, base: &Path, state: &Path) -> Self {
+        Self {
+            log: base.join(format!(".logs/{}.log", spec.name)),
+            pid_file: state.join(format!("{}.pid", spec.name)),
+            spec,
+            proc: None,
+            started: Instant::now(),
+            starts: 0,
+            backoff: Backoff::default(),
+            next_start: None,
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        self.spec.ready_file.as_ref().is_none_or(|f| f.is_file())
+            && http_status(self.spec.health_port, "/healthz") == Some(200)
+    }
+
     fn start(&mut self) -> Result<(), String> {
         use std::os::unix::fs::DirBuilderExt;
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&self.conf.creds)
-            .map_err(|e| format!("cannot create {}: {e}", self.conf.creds.display()))?;
+            .create(&self.spec.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.spec.dir.display()))?;
         if let Some(dir) = self.log.parent() {
             fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         self.starts += 1;
-        let mut cmd = Command::new(&self.conf.bin);
-        cmd.args(stack::sentry_args(
-            &self.conf.creds,
-            &self.conf.config,
-            self.conf.port,
-        ))
-        .current_dir(&self.conf.creds);
+        let mut cmd = Command::new(&self.spec.bin);
+        cmd.args(&self.spec.args).current_dir(&self.spec.dir);
         let marker = format!(
-            "----- {} stack: start {} of sentry -----",
+            "----- {} stack: start {} of {} -----",
             now_utc(),
-            self.starts
+            self.starts,
+            self.spec.name
         );
         self.proc = Some(Proc::spawn(
-            "sentry",
+            self.spec.name,
             cmd,
             self.log.clone(),
             self.pid_file.clone(),
@@ -278,17 +311,17 @@ impl Ca {
         Ok(())
     }
 
-    /// Starts sentry and waits until it serves, so sidecars find their CA.
+    /// Starts it and waits until it serves, so sidecars find it.
     fn start_and_wait(&mut self, stop: &AtomicBool) -> Result<(), String> {
         self.start()?;
         let deadline = Instant::now() + SLOW_START;
-        while !self.conf.healthy() {
+        while !self.healthy() {
             let exited = self.proc.as_mut().and_then(Proc::exited);
             if exited.is_some() || Instant::now() > deadline || stop.load(Ordering::Relaxed) {
                 if let Some(status) = exited {
                     report(
-                        "sentry",
-                        "the CA",
+                        self.spec.name,
+                        self.spec.role,
                         status,
                         self.started.elapsed(),
                         &self.log,
@@ -298,7 +331,8 @@ impl Ca {
                     p.finish();
                 }
                 return Err(format!(
-                    "sentry did not come up; see {}",
+                    "{} did not come up; see {}",
+                    self.spec.name,
                     self.log.display()
                 ));
             }
@@ -306,6 +340,74 @@ impl Ca {
         }
         Ok(())
     }
+
+    /// One supervision step: restarts it (with backoff) once it has
+    /// exited. `false` when it exited and the policy is to fail.
+    fn tend(&mut self, policy: Restart) -> bool {
+        let exited = self.proc.as_mut().and_then(Proc::exited);
+        if let Some(status) = exited {
+            report(
+                self.spec.name,
+                self.spec.role,
+                status,
+                self.started.elapsed(),
+                &self.log,
+            );
+            let uptime = self.started.elapsed();
+            if let Some(p) = self.proc.take() {
+                p.finish();
+            }
+            if policy == Restart::Never {
+                return false;
+            }
+            let delay = self.backoff.after_exit(uptime);
+            say(
+                Level::Warn,
+                &format!("restarting {} in {delay:.0?}", self.spec.name),
+            );
+            self.next_start = Some(Instant::now() + delay);
+        } else if self.proc.is_none() && self.next_start.is_none_or(|t| Instant::now() >= t) {
+            self.next_start = None;
+            if let Err(e) = self.start() {
+                say(Level::Error, &format!("{}: {e}", self.spec.name));
+                self.next_start = Some(Instant::now() + self.backoff.after_exit(Duration::ZERO));
+            }
+        }
+        true
+    }
+}
+
+/// The control plane `launch` asks for, in start order: sentry, then
+/// placement (which gets its certificate from sentry).
+fn control_plane(launch: &Launch, state: &Path) -> Result<Vec<Control>, String> {
+    let mut out = Vec::new();
+    if let Some(s) = &launch.sentry {
+        let spec = ControlSpec {
+            name: "sentry",
+            role: "the CA",
+            bin: s.bin.clone(),
+            args: stack::sentry_args(&s.creds, &s.config, s.port),
+            dir: s.creds.clone(),
+            health_port: s.port.saturating_add(1),
+            ready_file: Some(s.creds.join("ca.crt")),
+        };
+        out.push(Control::new(spec, launch.base, state));
+    }
+    if let Some(port) = launch.file.placement_port().map_err(|e| e.to_string())? {
+        let address = launch.sentry.as_ref().map(SentryConf::address);
+        let anchors = launch.sentry.as_ref().map(|s| s.creds.join("ca.crt"));
+        let spec = ControlSpec {
+            name: "placement",
+            role: "actor placement",
+            bin: launch.placement.clone(),
+            args: stack::placement_args(port, address.as_deref().zip(anchors.as_deref())),
+            dir: state.join("placement"),
+            health_port: port.saturating_add(1),
+            ready_file: None,
+        };
+        out.push(Control::new(spec, launch.base, state));
+    }
+    Ok(out)
 }
 
 pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<ExitCode, String> {
@@ -330,6 +432,10 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
     if let Some(s) = &launch.sentry {
         ports.extend((0..3).map(|n| (s.port.saturating_add(n), "sentry's".to_string())));
     }
+    let mut control = control_plane(launch, state)?;
+    if let Some(port) = file.placement_port().map_err(|e| e.to_string())? {
+        ports.extend(stack::placement_ports(port).map(|(p, what)| (p, what.to_string())));
+    }
     for (port, what) in ports {
         if TcpListener::bind(local(port)).is_err() {
             return Err(format!(
@@ -338,7 +444,7 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
         }
     }
     let mut bins = vec![&launch.daprd];
-    bins.extend(launch.sentry.as_ref().map(|s| &s.bin));
+    bins.extend(control.iter().map(|c| &c.spec.bin));
     for bin in bins {
         if !bin.is_file() && bin.components().count() > 1 {
             return Err(format!("no {} (run scripts/setup)", bin.display()));
@@ -356,31 +462,25 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
     }
 
-    let mut ca = launch.sentry.as_ref().map(|conf| Ca {
-        conf: SentryConf {
-            bin: conf.bin.clone(),
-            creds: conf.creds.clone(),
-            config: conf.config.clone(),
-            port: conf.port,
-        },
-        proc: None,
-        log: base.join(".logs/sentry.log"),
-        pid_file: state.join("sentry.pid"),
-        started: Instant::now(),
-        starts: 0,
-        backoff: Backoff::default(),
-        next_start: None,
-    });
-    if let Some(ca) = &mut ca {
-        if let Err(e) = ca.start_and_wait(&stop) {
+    for c in &mut control {
+        if let Err(e) = c.start_and_wait(&stop) {
+            stop_all(
+                control.iter_mut().filter_map(|c| c.proc.take()).collect(),
+                &stop,
+            );
             let _ = fs::remove_file(&me);
             return Err(e);
         }
+        let what = match c.spec.name {
+            "sentry" => "sidecars talk over mTLS",
+            _ => "actors can be placed",
+        };
         say(
             Level::Info,
             &format!(
-                "sentry is up ({}); sidecars talk over mTLS",
-                ca.conf.address()
+                "{} is up (127.0.0.1:{}); {what}",
+                c.spec.name,
+                c.spec.health_port - 1
             ),
         );
     }
@@ -407,28 +507,9 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
     let mut all_ready = false;
     let mut failed = false;
     'supervise: while !stop.load(Ordering::Relaxed) {
-        if let Some(ca) = &mut ca {
-            let exited = ca.proc.as_mut().and_then(Proc::exited);
-            if let Some(status) = exited {
-                report("sentry", "the CA", status, ca.started.elapsed(), &ca.log);
-                let uptime = ca.started.elapsed();
-                if let Some(p) = ca.proc.take() {
-                    p.finish();
-                }
-                if policy == Restart::Never {
-                    failed = true;
-                    break 'supervise;
-                }
-                let delay = ca.backoff.after_exit(uptime);
-                say(Level::Warn, &format!("restarting sentry in {delay:.0?}"));
-                ca.next_start = Some(Instant::now() + delay);
-            } else if ca.proc.is_none() && ca.next_start.is_none_or(|t| Instant::now() >= t) {
-                ca.next_start = None;
-                if let Err(e) = ca.start() {
-                    say(Level::Error, &format!("sentry: {e}"));
-                    ca.next_start = Some(Instant::now() + ca.backoff.after_exit(Duration::ZERO));
-                }
-            }
+        if !control.iter_mut().all(|c| c.tend(policy)) {
+            failed = true;
+            break 'supervise;
         }
         // The first pair starts alone: its daprd creates the shared SQLite
         // files (name resolution, state) and migrates them; sidecars that
@@ -526,9 +607,11 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
     stop.store(false, Ordering::Relaxed); // a further Ctrl-C now means: kill
     let procs: Vec<Proc> = units.iter_mut().flat_map(Unit::take_procs).collect();
     stop_all(procs, &stop);
-    // The CA last, once no sidecar needs it.
-    if let Some(p) = ca.as_mut().and_then(|c| c.proc.take()) {
-        stop_all(vec![p], &stop);
+    // The control plane last, once no sidecar needs it; the CA after placement.
+    for c in control.iter_mut().rev() {
+        if let Some(p) = c.proc.take() {
+            stop_all(vec![p], &stop);
+        }
     }
     let _ = fs::remove_file(&me);
     say(Level::Info, "stopped");

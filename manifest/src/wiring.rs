@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The first service's ports; each next service takes the next one of each.
-/// Clear of the tests' own (SDK sidecar 3510-3516, sentry 3520-3522, host
-/// tests 9120-9129, the name-resolution soak 9105+, 3705+, 3715+, 9195+).
+/// Clear of the control plane's and the tests' own (SDK sidecar 3510-3516,
+/// sentry 3520-3522, placement 3525-3528, the SDK tests' sentry, placement
+/// and actor host 3560-3574, host tests 9120-9129, the name-resolution
+/// soak 9105+, 3705+, 3715+, 9195+).
 pub const FIRST_PORTS: Ports = Ports {
     app: 9005,
     dapr_http: 3503,

@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+/// The local stack's placement port (and the next three), for the apps
+/// whose manifests name actors (`stack gen` writes it into dapr.yaml).
+pub const LOCAL_PLACEMENT_PORT: u16 = 3525;
+
 /// Sentry's arguments: its CA files in `creds` (generated on first start),
 /// its configuration, and gRPC on `port`, healthz on `port + 1`, metrics on
 /// `port + 2`, all on loopback.

@@ -222,6 +222,14 @@ pub(crate) fn app_entry(s: &Service, config: &str) -> String {
     if let Some(n) = s.manifest.app.as_ref().and_then(|a| a.max_concurrency) {
         let _ = writeln!(y, "    appMaxConcurrency: {n}");
     }
+    if !s.manifest.dapr.actors.is_empty() {
+        // Actors need placement: the supervisor runs it for this address.
+        let _ = writeln!(
+            y,
+            "    placementHostAddress: 127.0.0.1:{}",
+            crate::control_plane::LOCAL_PLACEMENT_PORT
+        );
+    }
     let _ = writeln!(y, "    configFilePath: {config}");
     let _ = writeln!(
         y,
@@ -525,6 +533,30 @@ mod tests {
                 "--manifest=service.toml",
                 "../target/wasm32-wasip2/release/web.cwasm"
             ]
+        );
+    }
+
+    #[test]
+    fn a_service_with_actors_gets_placement_and_the_actors_api() {
+        let m = |t: &str| service_manifest::Manifest::parse(t).expect("manifest");
+        let s = wiring::assign(vec![
+            (
+                "counter".into(),
+                m("[app]\nid = \"counter\"\n[dapr]\nstate = [\"statestore\"]\nactors = [\"Counter\"]"),
+            ),
+            ("plain".into(), m("[app]\nid = \"plain\"")),
+        ])
+        .expect("valid");
+        let file = crate::RunFile::parse(&run_file(&s)).expect("a valid run file");
+        assert_eq!(
+            file.placement_port(),
+            Ok(Some(crate::control_plane::LOCAL_PLACEMENT_PORT))
+        );
+        assert_eq!(file.apps[1].placement(&file), None);
+        let config = yaml_only(&app_config(&s[0], &s, &[], "ns"));
+        assert!(
+            config.contains("{name: actors, version: v1.0, protocol: http}"),
+            "{config}"
         );
     }
 

@@ -88,13 +88,7 @@ impl Control {
             let exited = self.proc.as_mut().and_then(Proc::exited);
             if exited.is_some() || Instant::now() > deadline || stop.load(Ordering::Relaxed) {
                 if let Some(status) = exited {
-                    report(
-                        self.spec.name,
-                        self.spec.role,
-                        status,
-                        self.started.elapsed(),
-                        &self.log,
-                    );
+                    self.report(status);
                 }
                 if let Some(p) = self.proc.take() {
                     p.finish();
@@ -110,18 +104,22 @@ impl Control {
         Ok(())
     }
 
+    fn report(&self, status: ExitStatus) {
+        report(
+            self.spec.name,
+            self.spec.role,
+            status,
+            self.started.elapsed(),
+            &self.log,
+        );
+    }
+
     /// One supervision step: restarts it (with backoff) once it has
     /// exited. `false` when it exited and the policy is to fail.
     pub(super) fn tend(&mut self, policy: Restart) -> bool {
         let exited = self.proc.as_mut().and_then(Proc::exited);
         if let Some(status) = exited {
-            report(
-                self.spec.name,
-                self.spec.role,
-                status,
-                self.started.elapsed(),
-                &self.log,
-            );
+            self.report(status);
             let uptime = self.started.elapsed();
             if let Some(p) = self.proc.take() {
                 p.finish();

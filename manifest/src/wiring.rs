@@ -56,6 +56,8 @@ pub struct Component {
     pub type_: String,
     /// `auth.secretStore`: where its own secretKeyRefs resolve.
     pub auth_secret_store: Option<String>,
+    /// Its metadata `actorStateStore` is "true": where actors keep state.
+    pub actor_state_store: bool,
 }
 
 impl Service {
@@ -276,6 +278,20 @@ fn uses(s: &Service, components: &[Component]) -> Result<BTreeSet<String>, Strin
     for n in &d.locks {
         used.push(comp(n, "lock.", "locks")?);
     }
+    // daprd refuses to start with two actor state stores loaded.
+    let actor_stores: BTreeSet<&str> = used
+        .iter()
+        .filter(|c| c.actor_state_store)
+        .map(|c| c.name.as_str())
+        .collect();
+    if actor_stores.len() > 1 {
+        let list: Vec<&str> = actor_stores.into_iter().collect();
+        return Err(format!(
+            "{}: dapr.state: {} are all marked actorStateStore; a sidecar takes one",
+            s.id(),
+            list.join(", ")
+        ));
+    }
     let mut names = BTreeSet::new();
     for c in used {
         names.insert(c.name.clone());
@@ -405,6 +421,7 @@ mod tests {
             name: name.into(),
             type_: type_.into(),
             auth_secret_store: auth.map(String::from),
+            actor_state_store: false,
         };
         vec![
             c("statestore", "state.sqlite", None),
@@ -413,6 +430,39 @@ mod tests {
             c("secretstore", "secretstores.local.file", None),
             c("unused", "bindings.redis", None),
         ]
+    }
+
+    #[test]
+    fn a_service_loads_at_most_one_actor_state_store() {
+        let mut comps = components();
+        comps.push(Component {
+            name: "actors-a".into(),
+            type_: "state.sqlite".into(),
+            auth_secret_store: None,
+            actor_state_store: true,
+        });
+        comps.push(Component {
+            name: "actors-b".into(),
+            type_: "state.redis".into(),
+            auth_secret_store: None,
+            actor_state_store: true,
+        });
+        let one = assign(vec![service(
+            "host",
+            "[app]\nid = \"host\"\n[dapr]\nstate = [\"actors-a\", \"statestore\"]\nactors = [\"Counter\"]",
+        )])
+        .expect("valid");
+        assert!(component_scopes(&one, &comps).is_ok());
+        let two = assign(vec![service(
+            "host",
+            "[app]\nid = \"host\"\n[dapr]\nstate = [\"actors-a\", \"actors-b\"]",
+        )])
+        .expect("valid");
+        let err = component_scopes(&two, &comps).expect_err("two actor stores");
+        assert!(
+            err.contains("actors-a, actors-b") && err.contains("actorStateStore"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -179,6 +179,16 @@ pub fn parse_component(text: &str) -> Result<Option<Component>, String> {
         name: s(doc.get("metadata").and_then(|m| m.get("name"))).ok_or("no metadata.name")?,
         type_: s(doc.get("spec").and_then(|m| m.get("type"))).ok_or("no spec.type")?,
         auth_secret_store: s(doc.get("auth").and_then(|a| a.get("secretStore"))),
+        actor_state_store: doc
+            .get("spec")
+            .and_then(|m| m.get("metadata"))
+            .and_then(|m| m.as_sequence())
+            .is_some_and(|items| {
+                items.iter().any(|i| {
+                    s(i.get("name")).as_deref() == Some("actorStateStore")
+                        && s(i.get("value")).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                })
+            }),
     }))
 }
 
@@ -619,6 +629,13 @@ mod tests {
         .expect("a component");
         assert_eq!((c.name.as_str(), c.type_.as_str()), ("p", "pubsub.redis"));
         assert_eq!(c.auth_secret_store.as_deref(), Some("s"));
+        assert!(!c.actor_state_store);
+        let actors = parse_component(include_str!(
+            "../../dapr-sdk-wasi/tests/components/actorstore.yaml"
+        ))
+        .expect("yaml")
+        .expect("a component");
+        assert!(actors.actor_state_store, "{actors:?}");
         assert_eq!(parse_component("kind: Resiliency\n").expect("yaml"), None);
         assert!(parse_component("kind: Component\n").is_err());
     }

@@ -80,11 +80,39 @@ pub fn write_response(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<()> {
-    write!(
-        w,
+    // One write: a small head and a small body in two would meet Nagle's
+    // algorithm and the client's delayed ACK (40 ms a request).
+    let mut out = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
         body.len()
-    )?;
-    w.write_all(body)?;
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    w.write_all(&out)?;
     w.flush()
+}
+
+/// The median of `values` (sorted in place); 0 when there are none.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+#[cfg(not(target_os = "wasi"))]
+pub mod classify;
+#[cfg(not(target_os = "wasi"))]
+pub mod sidecar;
+pub mod steps;
+
+/// `GET path` from `addr` (host:port) on a new connection.
+#[cfg(not(target_os = "wasi"))]
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<Message> {
+    let stream = TcpStream::connect(addr)?;
+    let mut w = stream.try_clone()?;
+    write!(
+        w,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    read_message(&mut BufReader::new(stream))?
+        .ok_or_else(|| std::io::Error::other(format!("{addr}: closed without an answer")))
 }

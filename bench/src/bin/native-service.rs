@@ -1,26 +1,26 @@
-//! The grayscale **full service**, natively: the same core and the same
-//! calls to its own daprd per request as the wasm service
-//! (service-common/src/service/record.rs): the client record's read and
-//! write (the rate limit), and for a success one state transaction that
-//! publishes its event through the outbox. `scripts/bench` runs it beside its own daprd (bench/dapr.yaml) to
-//! compare the wasm full service with it. The client is the TCP peer.
+//! The **full services**, natively: grayscale and (when `CLASSIFY_MODEL_DIR`
+//! names the model) classification, with the same core and the same calls
+//! to their own daprd per request as the wasm services (`bench::sidecar`):
+//! the rate limit's read and write, and a success's event through the
+//! outbox. `scripts/bench` runs it beside its own daprd (bench/dapr.yaml) to
+//! compare the wasm services with it. The client is the TCP peer.
+//! `GET /steps` answers each step's median since the last call
+//! (`dapr`, and for classify `preprocess`, `handover`, `inference`, `top-k`).
 //! Usage: native-service ADDR (DAPR_HTTP_PORT and DAPR_API_TOKEN from the
 //! environment, as the supervisor sets them)
 
+use bench::classify::Model;
+use bench::sidecar::{Refusal, Sidecar};
+use bench::steps::Steps;
 use bench::{Message, read_message, write_response};
-use dapr::ETag;
-use dapr::request::DaprRequest;
-use dapr::state::{get_request, transaction_request};
+use image_api_classify::{sentence, wants_json};
 use image_api_grayscale::{ImageLimits, Problem, grayscale};
-use service_common::event::{Event, event_id, outbox_transaction};
-use service_common::ratelimit::{
-    ClientRecord, Decision, RatePolicy, check, record_item, state_key,
-};
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
-use std::time::{SystemTime, UNIX_EPOCH};
+use service_common::ratelimit::RatePolicy;
+use std::io::BufReader;
+use std::sync::Arc;
+use std::time::Instant;
 
-const STORE: &str = "statestore";
+type Answer = (u16, &'static str, Vec<u8>);
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args()
@@ -31,22 +31,66 @@ fn main() -> std::io::Result<()> {
         std::env::var("DAPR_HTTP_PORT").unwrap_or_else(|_| "3530".into())
     );
     let token = std::env::var("DAPR_API_TOKEN").unwrap_or_default();
+    let model = match std::env::var("CLASSIFY_MODEL_DIR") {
+        Ok(dir) => {
+            let model = Model::load(dir.as_ref()).map_err(std::io::Error::other)?;
+            eprintln!("native-service: OpenVINO {}", model.settings());
+            Some(Arc::new(model))
+        }
+        Err(_) => None,
+    };
+    let steps = Arc::new(Steps::default());
     let listener = std::net::TcpListener::bind(&addr)?;
     eprintln!("native-service: serving http://{addr}/ beside daprd {sidecar}");
     for stream in listener.incoming() {
         let stream = stream?;
         let (sidecar, token) = (sidecar.clone(), token.clone());
+        let (model, steps) = (model.clone(), steps.clone());
         std::thread::spawn(move || -> std::io::Result<()> {
             let peer = stream.peer_addr()?.ip().to_string();
             let mut w = stream.try_clone()?;
             let mut r = BufReader::new(stream);
             let mut dapr = Sidecar::new(&sidecar, token);
+            // One inference request per connection, as the host keeps one
+            // per instance.
+            let mut infer = match &model {
+                Some(m) => Some(m.request().map_err(std::io::Error::other)?),
+                None => None,
+            };
             while let Some(req) = read_message(&mut r)? {
-                let (status, content_type, body) = if req.start.starts_with("GET /healthz") {
-                    (200, "application/json", br#"{"status":"ok"}"#.to_vec())
-                } else {
-                    serve(&mut dapr, &peer, &req)
-                };
+                let (status, content_type, body) =
+                    match req.start.split(' ').take(2).collect::<Vec<_>>()[..] {
+                        ["GET", "/healthz"] => {
+                            (200, "application/json", br#"{"status":"ok"}"#.to_vec())
+                        }
+                        ["GET", "/steps"] => (200, "text/plain", steps.take_p50s().into_bytes()),
+                        ["POST", "/grayscale"] => {
+                            serve(&mut dapr, &peer, &req, &steps, "grayscale", |body| {
+                                grayscale(body, &ImageLimits::default())
+                                    .map(|out| (out.content_type(), out.bytes))
+                                    .map_err(|e| (e.status(), e.to_json()))
+                            })
+                        }
+                        ["POST", "/classify"] => match (&model, infer.as_mut()) {
+                            (Some(m), Some(infer)) => {
+                                serve(&mut dapr, &peer, &req, &steps, "classify", |body| {
+                                    let top = m
+                                        .classify(infer, body, &steps)
+                                        .map_err(|e| (e.status(), e.to_json()))?;
+                                    Ok(if wants_json(req.header("accept")) {
+                                        (
+                                            "application/json",
+                                            serde_json::to_vec(&top).unwrap_or_default(),
+                                        )
+                                    } else {
+                                        ("text/plain; charset=utf-8", sentence(&top).into_bytes())
+                                    })
+                                })
+                            }
+                            _ => problem((404, "not_found")),
+                        },
+                        _ => problem((404, "not_found")),
+                    };
                 write_response(&mut w, status, content_type, &body)?;
             }
             Ok(())
@@ -55,164 +99,39 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-fn serve(dapr: &mut Sidecar, peer: &str, req: &Message) -> (u16, &'static str, Vec<u8>) {
+fn problem((status, code): Refusal) -> Answer {
+    let body = format!(r#"{{"error":"{code}","code":"{code}"}}"#);
+    (status, "application/json", body.into_bytes())
+}
+
+/// Admission (the rate limit), the work, and a success's event: as the wasm
+/// services do it. The two sidecar steps are timed together as `dapr`.
+fn serve(
+    dapr: &mut Sidecar,
+    peer: &str,
+    req: &Message,
+    steps: &Steps,
+    op_type: &str,
+    work: impl FnOnce(&[u8]) -> Result<(&'static str, Vec<u8>), (u16, Vec<u8>)>,
+) -> Answer {
     let policy = RatePolicy::from_lookup(|k| std::env::var(k).ok());
-    let problem = |status: u16, code: &str| {
-        (
-            status,
-            "application/json",
-            format!(r#"{{"error":"{code}","code":"{code}"}}"#).into_bytes(),
-        )
+    let t = Instant::now();
+    if let Err(refusal) = dapr.admit(peer, policy) {
+        return problem(refusal);
+    }
+    let admitted = Instant::now();
+    let (content_type, body) = match work(&req.body) {
+        Ok(out) => out,
+        Err((status, json)) => return (status, "application/json", json),
     };
-    // The rate limit: read, decide, write back under the ETag read.
-    let mut admitted = false;
-    for _ in 0..8 {
-        let Ok((previous, etag)) = dapr.read(peer) else {
-            return problem(503, "unavailable");
-        };
-        match check(previous, peer, now_ms(), policy) {
-            Decision::Allow(record) => match dapr.save(&record, etag, policy) {
-                Ok(true) => {
-                    admitted = true;
-                    break;
-                }
-                Ok(false) => continue,
-                Err(_) => return problem(503, "unavailable"),
-            },
-            Decision::Deny(record, _) => {
-                let _ = dapr.save(&record, etag, policy);
-                return problem(429, "rate_limited");
-            }
-        }
+    let worked = Instant::now();
+    if let Err(refusal) = dapr.record(op_type, req.body.len()) {
+        return problem(refusal);
     }
-    if !admitted {
-        return problem(503, "unavailable");
-    }
-    match grayscale(&req.body, &ImageLimits::default()) {
-        Ok(out) => {
-            let event = Event {
-                event_id: event_id(now_ms(), u64::from(std::process::id()) ^ now_ms()),
-                event_ts: now_ms(),
-                op_type: "grayscale".into(),
-                input_size: req.body.len() as u64,
-            };
-            match dapr.publish(&event) {
-                Ok(()) => (200, out.content_type(), out.bytes),
-                Err(_) => problem(503, "unavailable"),
-            }
-        }
-        Err(e) => (e.status(), "application/json", e.to_json()),
-    }
-}
-
-/// A keep-alive HTTP/1.1 connection to daprd.
-struct Sidecar {
-    addr: String,
-    token: String,
-    conn: Option<(TcpStream, BufReader<TcpStream>)>,
-}
-
-impl Sidecar {
-    /// Connects on first use, and again after daprd closed the connection.
-    fn new(addr: &str, token: String) -> Self {
-        Self {
-            addr: addr.to_string(),
-            token,
-            conn: None,
-        }
-    }
-
-    fn send(&mut self, req: DaprRequest) -> std::io::Result<Message> {
-        if self.conn.is_none() {
-            let s = TcpStream::connect(&self.addr)?;
-            s.set_nodelay(true)?;
-            self.conn = Some((s.try_clone()?, BufReader::new(s)));
-        }
-        let Some((w, r)) = self.conn.as_mut() else {
-            return Err(std::io::Error::other("no connection"));
-        };
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: {}\r\ndapr-api-token: {}\r\nContent-Length: {}\r\n",
-            req.method,
-            req.path_and_query,
-            self.addr,
-            self.token,
-            req.body.len()
-        );
-        for (k, v) in &req.headers {
-            head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or_default()));
-        }
-        head.push_str("\r\n");
-        let sent = w
-            .write_all(head.as_bytes())
-            .and_then(|()| w.write_all(&req.body));
-        match sent.and_then(|()| read_message(r)) {
-            Ok(Some(m)) => Ok(m),
-            Ok(None) | Err(_) => {
-                self.conn = None;
-                Err(std::io::Error::other("daprd closed the connection"))
-            }
-        }
-    }
-
-    fn read(&mut self, address: &str) -> std::io::Result<(Option<ClientRecord>, Option<ETag>)> {
-        let req = get_request(STORE, &state_key(address), Some(dapr::Consistency::Strong))
-            .map_err(std::io::Error::other)?;
-        let m = self.send(req)?;
-        let status = status_of(&m);
-        let entry = dapr::state::decode_get::<ClientRecord>(status, m.header("etag"), &m.body)
-            .map_err(std::io::Error::other)?;
-        Ok(entry.map_or((None, None), |e| (Some(e.value), e.etag)))
-    }
-
-    /// Saves the record under `etag`; `Ok(false)` when it lost the race.
-    fn save(
-        &mut self,
-        record: &ClientRecord,
-        etag: Option<ETag>,
-        policy: RatePolicy,
-    ) -> std::io::Result<bool> {
-        let req = dapr::state::save_request(STORE, &[record_item(record, etag, policy)])
-            .map_err(std::io::Error::other)?;
-        let m = self.send(req)?;
-        let status = status_of(&m);
-        if (200..300).contains(&status) {
-            return Ok(true);
-        }
-        if dapr::Error::from_response(status, &m.body).is_etag_mismatch() {
-            return Ok(false);
-        }
-        Err(std::io::Error::other(
-            String::from_utf8_lossy(&m.body).into_owned(),
-        ))
-    }
-
-    /// The event through the outbox, as the wasm service sends it.
-    fn publish(&mut self, event: &Event) -> std::io::Result<()> {
-        let ops = outbox_transaction(event, None).map_err(std::io::Error::other)?;
-        let req = transaction_request(STORE, &ops).map_err(std::io::Error::other)?;
-        let m = self.send(req)?;
-        if (200..300).contains(&status_of(&m)) {
-            Ok(())
-        } else {
-            Err(std::io::Error::other(
-                String::from_utf8_lossy(&m.body).into_owned(),
-            ))
-        }
-    }
-}
-
-fn status_of(m: &Message) -> u16 {
-    m.start
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    // The sidecar's share: admission, the event, and both.
+    let (admit, event) = (admitted - t, worked.elapsed());
+    steps.add("dapr.admit", admit);
+    steps.add("dapr.event", event);
+    steps.add("dapr", admit + event);
+    (200, content_type, body)
 }

@@ -5,7 +5,8 @@
 //! outbox. `scripts/bench` runs it beside its own daprd (bench/dapr.yaml) to
 //! compare the wasm services with it. The client is the TCP peer.
 //! `GET /steps` answers each step's median since the last call
-//! (`dapr`, and for classify `preprocess`, `handover`, `inference`, `top-k`).
+//! (`dapr`, `dapr.admit`, `dapr.event`, `grayscale`, and for classify
+//! `preprocess`, `handover`, `inference`, `top-k`).
 //! Usage: native-service ADDR (DAPR_HTTP_PORT and DAPR_API_TOKEN from the
 //! environment, as the supervisor sets them)
 
@@ -66,8 +67,10 @@ fn main() -> std::io::Result<()> {
                         ["GET", "/steps"] => (200, "text/plain", steps.take_p50s().into_bytes()),
                         ["POST", "/grayscale"] => {
                             serve(&mut dapr, &peer, &req, &steps, "grayscale", |body| {
-                                grayscale(body, &ImageLimits::default())
-                                    .map(|out| (out.content_type(), out.bytes))
+                                let t = Instant::now();
+                                let out = grayscale(body, &ImageLimits::default());
+                                steps.record("grayscale", t);
+                                out.map(|out| (out.content_type(), out.bytes))
                                     .map_err(|e| (e.status(), e.to_json()))
                             })
                         }

@@ -7,26 +7,34 @@ use std::path::Path;
 /// whose manifests name actors (`stack gen` writes it into dapr.yaml).
 pub const LOCAL_PLACEMENT_PORT: u16 = 3525;
 
+/// Sentry's ports from `port`: gRPC, healthz, metrics.
+pub fn sentry_ports(port: u16) -> [(u16, &'static str); 3] {
+    [
+        (port, "sentry's gRPC port"),
+        (port.saturating_add(1), "sentry's healthz port"),
+        (port.saturating_add(2), "sentry's metrics port"),
+    ]
+}
+
 /// Sentry's arguments: its CA files in `creds` (generated on first start),
-/// its configuration, and gRPC on `port`, healthz on `port + 1`, metrics on
-/// `port + 2`, all on loopback.
+/// its configuration, and the ports of [`sentry_ports`], all on loopback.
 pub fn sentry_args(creds: &Path, config: &Path, port: u16) -> Vec<String> {
-    let port = |n: u16| port.saturating_add(n).to_string();
+    let [grpc, healthz, metrics] = sentry_ports(port).map(|(p, _)| p.to_string());
     [
         "--issuer-credentials",
         &creds.display().to_string(),
         "--config",
         &config.display().to_string(),
         "--port",
-        &port(0),
+        &grpc,
         "--listen-address",
         "127.0.0.1",
         "--healthz-port",
-        &port(1),
+        &healthz,
         "--healthz-listen-address",
         "127.0.0.1",
         "--metrics-port",
-        &port(2),
+        &metrics,
         "--metrics-listen-address",
         "127.0.0.1",
     ]

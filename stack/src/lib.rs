@@ -14,7 +14,7 @@ pub mod control_plane;
 pub mod dev;
 pub mod metrics;
 
-pub use control_plane::{placement_args, placement_ports, sentry_args};
+pub use control_plane::{placement_args, placement_ports, sentry_args, sentry_ports};
 pub use metrics::summarize_metrics;
 
 /// `path` without `.` and with each `dir/..` folded, lexically (the folder

@@ -257,12 +257,9 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
                 .map(|(p, what)| (p, format!("{}'s {what}", a.app_id)))
         })
         .collect();
-    if let Some(s) = &launch.sentry {
-        ports.extend((0..3).map(|n| (s.port.saturating_add(n), "sentry's".to_string())));
-    }
     let mut control = control_plane(launch, state)?;
-    if let Some(port) = file.placement_port().map_err(|e| e.to_string())? {
-        ports.extend(stack::placement_ports(port).map(|(p, what)| (p, what.to_string())));
+    for c in &control {
+        ports.extend(c.spec.ports.iter().map(|&(p, what)| (p, what.to_string())));
     }
     for (port, what) in ports {
         if TcpListener::bind(local(port)).is_err() {
@@ -299,16 +296,12 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
             let _ = fs::remove_file(&me);
             return Err(e);
         }
-        let what = match c.spec.name {
-            "sentry" => "sidecars talk over mTLS",
-            _ => "actors can be placed",
-        };
+        let serving = c.spec.ports.first().map_or(0, |p| p.0);
         say(
             Level::Info,
             &format!(
-                "{} is up (127.0.0.1:{}); {what}",
-                c.spec.name,
-                c.spec.health_port - 1
+                "{} is up (127.0.0.1:{serving}); {}",
+                c.spec.name, c.spec.up_means
             ),
         );
     }

@@ -26,7 +26,12 @@ pub(super) struct ControlSpec {
     args: Vec<String>,
     /// Its working folder, made owner-only (sentry keeps its CA key there).
     dir: PathBuf,
+    /// Every port it listens on, the one it serves first: checked free
+    /// before anything starts.
+    pub(super) ports: Vec<(u16, &'static str)>,
     pub(super) health_port: u16,
+    /// What its being up means, for the log.
+    pub(super) up_means: &'static str,
     /// A file that must exist before it counts as up (sentry's CA).
     ready_file: Option<PathBuf>,
 }
@@ -155,7 +160,9 @@ pub(super) fn control_plane(launch: &Launch, state: &Path) -> Result<Vec<Control
             bin: s.bin.clone(),
             args: stack::sentry_args(&s.creds, &s.config, s.port),
             dir: s.creds.clone(),
-            health_port: s.port.saturating_add(1),
+            ports: stack::sentry_ports(s.port).to_vec(),
+            health_port: stack::sentry_ports(s.port)[1].0,
+            up_means: "sidecars talk over mTLS",
             ready_file: Some(s.creds.join("ca.crt")),
         };
         out.push(Control::new(spec, launch.base, state));
@@ -169,7 +176,9 @@ pub(super) fn control_plane(launch: &Launch, state: &Path) -> Result<Vec<Control
             bin: launch.placement.clone(),
             args: stack::placement_args(port, address.as_deref().zip(anchors.as_deref())),
             dir: state.join("placement"),
-            health_port: port.saturating_add(1),
+            ports: stack::placement_ports(port).to_vec(),
+            health_port: stack::placement_ports(port)[1].0,
+            up_means: "actors can be placed",
             ready_file: None,
         };
         out.push(Control::new(spec, launch.base, state));

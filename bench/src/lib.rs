@@ -103,6 +103,7 @@ pub mod classify;
 #[cfg(not(target_os = "wasi"))]
 pub mod sidecar;
 pub mod steps;
+pub mod trace;
 
 /// `GET path` from `addr` (host:port) on a new connection.
 #[cfg(not(target_os = "wasi"))]

@@ -12,11 +12,13 @@ use std::path::Path;
 /// Clear of the control plane's and the tests' own (SDK sidecar 3510-3516,
 /// sentry 3520-3522, placement 3525-3528, the SDK tests' sentry, placement
 /// and actor host 3560-3574, host tests 9120-9129, the name-resolution
-/// soak 9105+, 3705+, 3715+, 9195+).
+/// soak 9105+, 3705+, 3715+, 9195+), and below the kernel's ephemeral range
+/// (32768+), where an outgoing connection could take a port first.
 pub const FIRST_PORTS: Ports = Ports {
     app: 9005,
     dapr_http: 3503,
     dapr_grpc: 3603,
+    dapr_internal_grpc: 3803,
     metrics: 9093,
     host_metrics: 9293,
 };
@@ -41,6 +43,10 @@ pub struct Ports {
     pub dapr_http: u16,
     /// daprd's gRPC API.
     pub dapr_grpc: u16,
+    /// daprd's internal gRPC (sidecar to sidecar). Fixed, because the Dapr
+    /// CLI otherwise picks a free port in the ephemeral range and hands it to
+    /// daprd seconds later, when a connection may have taken it.
+    pub dapr_internal_grpc: u16,
     /// daprd's metrics.
     pub metrics: u16,
     /// wasm-host's metrics (`WASM_HOST_METRICS`).
@@ -124,6 +130,7 @@ pub fn assign(found: Vec<(String, Manifest)>) -> Result<Vec<Service>, String> {
             },
             dapr_http: next(FIRST_PORTS.dapr_http)?,
             dapr_grpc: next(FIRST_PORTS.dapr_grpc)?,
+            dapr_internal_grpc: next(FIRST_PORTS.dapr_internal_grpc)?,
             metrics: next(FIRST_PORTS.metrics)?,
             host_metrics: next(FIRST_PORTS.host_metrics)?,
         };
@@ -141,7 +148,14 @@ fn check(services: &[Service]) -> Result<(), String> {
     let mut ports = BTreeMap::new();
     for s in services {
         let p = s.ports;
-        for port in [p.app, p.dapr_http, p.dapr_grpc, p.metrics, p.host_metrics] {
+        for port in [
+            p.app,
+            p.dapr_http,
+            p.dapr_grpc,
+            p.dapr_internal_grpc,
+            p.metrics,
+            p.host_metrics,
+        ] {
             if let Some(other) = ports.insert(port, s.id()) {
                 return Err(format!("port {port}: both {other} and {}", s.id()));
             }
@@ -475,6 +489,7 @@ mod tests {
                 app: 9006,
                 dapr_http: 3504,
                 dapr_grpc: 3604,
+                dapr_internal_grpc: 3804,
                 metrics: 9094,
                 host_metrics: 9294
             }

@@ -226,8 +226,8 @@ pub(crate) fn app_entry(s: &Service, config: &str) -> String {
     let mut y = format!("  - appID: {id}\n    appDirPath: ./{}\n", s.folder);
     let _ = writeln!(
         y,
-        "    appPort: {}\n    daprHTTPPort: {}\n    daprGRPCPort: {}\n    metricsPort: {}",
-        p.app, p.dapr_http, p.dapr_grpc, p.metrics
+        "    appPort: {}\n    daprHTTPPort: {}\n    daprGRPCPort: {}\n    daprInternalGRPCPort: {}\n    metricsPort: {}",
+        p.app, p.dapr_http, p.dapr_grpc, p.dapr_internal_grpc, p.metrics
     );
     if let Some(n) = s.manifest.app.as_ref().and_then(|a| a.max_concurrency) {
         let _ = writeln!(y, "    appMaxConcurrency: {n}");

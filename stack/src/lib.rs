@@ -86,6 +86,10 @@ pub struct App {
     /// The sidecar's gRPC API port.
     #[serde(rename = "daprGRPCPort")]
     pub dapr_grpc_port: u16,
+    /// The sidecar's internal gRPC port (sidecar to sidecar); daprd picks
+    /// one itself when absent.
+    #[serde(rename = "daprInternalGRPCPort")]
+    pub dapr_internal_grpc_port: Option<u16>,
     /// The sidecar's metrics port.
     pub metrics_port: u16,
     /// Requests the sidecar lets into the app at once.
@@ -239,13 +243,17 @@ impl RunFile {
 
 impl App {
     /// Every port this app and its sidecar listen on, with what it is.
-    pub fn ports(&self) -> [(u16, &'static str); 4] {
-        [
+    pub fn ports(&self) -> Vec<(u16, &'static str)> {
+        let mut ports = vec![
             (self.app_port, "app port"),
             (self.dapr_http_port, "Dapr HTTP port"),
             (self.dapr_grpc_port, "Dapr gRPC port"),
             (self.metrics_port, "metrics port"),
-        ]
+        ];
+        if let Some(p) = self.dapr_internal_grpc_port {
+            ports.push((p, "Dapr internal gRPC port"));
+        }
+        ports
     }
 
     /// Its placement address: its own, else `common`'s.
@@ -314,6 +322,9 @@ impl App {
                 .clone()
                 .unwrap_or_else(|| "info".into()),
         ];
+        if let Some(port) = self.dapr_internal_grpc_port {
+            args.extend(["--dapr-internal-grpc-port".into(), port.to_string()]);
+        }
         for config in self.config_files(file) {
             args.extend(["--config".into(), path(Some(config))]);
         }

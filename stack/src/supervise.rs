@@ -254,6 +254,7 @@ pub(crate) fn run(launch: &Launch, state: &Path, policy: Restart) -> Result<Exit
         .iter()
         .flat_map(|a| {
             a.ports()
+                .into_iter()
                 .map(|(p, what)| (p, format!("{}'s {what}", a.app_id)))
         })
         .collect();

@@ -64,6 +64,8 @@ fn dapr_run_serves_one_service_and_dapr_stop_leaves_nothing() {
         .args(["--app-port", &APP_PORT.to_string()])
         .args(["--dapr-http-port", &HTTP_PORT.to_string()])
         .args(["--dapr-grpc-port", "19603", "--metrics-port", "19903"])
+        // Not left to the CLI: it would pick one in the ephemeral range.
+        .args(["--dapr-internal-grpc-port", "19803"])
         .args(["--dapr-listen-addresses", "127.0.0.1"])
         .args(["--resources-path", "../config/components"])
         .args(["--config", &format!("../config/dev/{APP}.yaml")])

@@ -116,14 +116,14 @@ impl Drop for OtherAddress {
 #[test]
 fn no_port_of_the_stack_answers_on_another_address() {
     let other = OtherAddress::get();
-    // Every app's and sidecar's port from dapr.yaml, and each host's
+    // Every app's and sidecar's port from dapr.yaml (internal gRPC too), and each host's
     // metrics port; sentry's gRPC, healthz and metrics; MariaDB, the
     // broker (Redis), Zipkin.
     let file = run_file();
     let mut ports: Vec<u16> = file
         .apps
         .iter()
-        .flat_map(|a| a.ports().map(|(p, _)| p))
+        .flat_map(|a| a.ports().into_iter().map(|(p, _)| p))
         .collect();
     for a in &file.apps {
         let metrics = &a.env["WASM_HOST_METRICS"];

@@ -11,6 +11,7 @@
 //! Prints `requests=<n> total_p50_ms=<f> dapr_p50_ms=<f> <step>_p50_ms=<f>
 //! ... rest_p50_ms=<f> [nn_compute_mean_ms=<f>]`.
 
+use bench::trace::request_steps;
 use bench::{http_get, median};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,7 +26,9 @@ fn main() {
         return;
     }
     let [zipkin, service, span, lookback, rest @ ..] = &args[..] else {
-        eprintln!("usage: trace-steps ZIPKIN_ADDR SERVICE SPAN LOOKBACK_MS [HOST_METRICS_ADDR]");
+        eprintln!(
+            "usage: trace-steps ZIPKIN_ADDR SERVICE SPAN LOOKBACK_MS [HOST_METRICS_ADDR SUM COUNT]"
+        );
         std::process::exit(2);
     };
     let path = format!(
@@ -38,40 +41,10 @@ fn main() {
     let mut steps: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut requests = 0;
     for trace in &traces {
-        let Some(root) = trace.iter().find(|s| is_host_span(s, service, span)) else {
+        let Some(inside) = request_steps(trace, service, span) else {
             continue;
         };
         requests += 1;
-        let total = ms(root);
-        let mut inside = BTreeMap::<String, f64>::new();
-        // A batch the host sent again (Zipkin slow to answer) is stored
-        // twice: count each span once.
-        let mut seen = std::collections::HashSet::new();
-        for child in trace
-            .iter()
-            // Its own: the outbox carries the request's trace on to
-            // events-service, whose spans may hang under the same root.
-            .filter(|s| s["parentId"] == root["id"] && s["localEndpoint"] == root["localEndpoint"])
-            .filter(|s| seen.insert((s["id"].to_string(), s["kind"].to_string())))
-        {
-            let name = child["name"].as_str().unwrap_or("?");
-            if child["kind"] == "CLIENT" {
-                // The event's transaction apart from the rate limit's calls.
-                let part = if name.ends_with("/transaction") {
-                    "dapr.event"
-                } else {
-                    "dapr.admit"
-                };
-                *inside.entry(part.into()).or_default() += ms(child);
-            } else {
-                *inside.entry(name.into()).or_default() += ms(child);
-            }
-        }
-        let rest = total - inside.values().sum::<f64>();
-        let dapr = ["dapr.admit", "dapr.event"].map(|k| inside.get(k).copied().unwrap_or(0.0));
-        inside.insert("dapr".into(), dapr.iter().sum());
-        inside.insert("total".into(), total);
-        inside.insert("rest".into(), rest);
         for (name, v) in inside {
             steps.entry(name).or_default().push(v);
         }
@@ -87,20 +60,6 @@ fn main() {
         line.push_str(&format!(" nn_compute_mean_ms={mean:.3}"));
     }
     println!("{line}");
-}
-
-/// The host's server span of one request (daprd's spans carry no instance).
-fn is_host_span(s: &Value, service: &str, span: &str) -> bool {
-    s["kind"] == "SERVER"
-        && s["localEndpoint"]["serviceName"] == service
-        && s["name"]
-            .as_str()
-            .is_some_and(|n| n.eq_ignore_ascii_case(span))
-        && s["tags"].get("wasm.instance").is_some()
-}
-
-fn ms(span: &Value) -> f64 {
-    span["duration"].as_f64().unwrap_or(0.0) / 1000.0
 }
 
 /// `wasm_host_nn_compute_seconds`' sum (seconds) and count.

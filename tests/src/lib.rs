@@ -340,24 +340,64 @@ pub fn metric(text: &str, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// All events, newest first (pages through GET /events).
-pub fn all_events() -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    let mut before: Option<u64> = None;
-    loop {
-        let url = match before {
-            Some(b) => format!("{EVENTS}/events?limit=1000&before={b}"),
-            None => format!("{EVENTS}/events?limit=1000"),
-        };
-        let r = get(&url);
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let page = r.json().as_array().cloned().expect("array");
-        if page.is_empty() {
-            return out;
-        }
-        before = page.last().and_then(|e| e["id"].as_u64());
-        out.extend(page);
+/// The events recorded after a point in time. Take one before a test's
+/// requests and read only what came after: paging through the whole table
+/// instead grows with every run on a long-used machine (benchmarks record
+/// tens of thousands) until events-service's read limit answers 429.
+/// Ids are MariaDB's AUTO_INCREMENT, so every event stored after the mark
+/// has a larger id.
+#[derive(Debug, Clone, Copy)]
+pub struct EventsSince(pub u64);
+
+impl EventsSince {
+    /// Marks now: the newest stored event's id (0 for none).
+    pub fn now() -> Self {
+        let newest = events_page(1, None);
+        Self(newest.first().and_then(|e| e["id"].as_u64()).unwrap_or(0))
     }
+
+    /// Events stored after the mark, newest first.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let mut before: Option<u64> = None;
+        loop {
+            let page = events_page(1000, before);
+            let newer = page
+                .iter()
+                .take_while(|e| e["id"].as_u64().is_some_and(|id| id > self.0));
+            out.extend(newer.cloned());
+            // A short page, or one that reached the mark, was the last.
+            match page.last().and_then(|e| e["id"].as_u64()) {
+                Some(oldest) if oldest > self.0 => before = Some(oldest),
+                _ => return out,
+            }
+        }
+    }
+
+    /// How many events stored after the mark have each of these `input_size`s.
+    pub fn count_by_size(&self, sizes: &[u64]) -> Vec<usize> {
+        let events = self.events();
+        sizes
+            .iter()
+            .map(|s| {
+                events
+                    .iter()
+                    .filter(|e| e["input_size"].as_u64() == Some(*s))
+                    .count()
+            })
+            .collect()
+    }
+}
+
+/// One page of GET /events (newest first), older than `before` if given.
+fn events_page(limit: u32, before: Option<u64>) -> Vec<serde_json::Value> {
+    let url = match before {
+        Some(b) => format!("{EVENTS}/events?limit={limit}&before={b}"),
+        None => format!("{EVENTS}/events?limit={limit}"),
+    };
+    let r = get(&url);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json().as_array().cloned().expect("array")
 }
 
 /// A local client address no other test uses, so rate limits do not
@@ -453,19 +493,6 @@ pub fn tagged(name: &str, extra: usize) -> Vec<u8> {
     let mut bytes = sample(name);
     bytes.resize(bytes.len() + extra, 0);
     bytes
-}
-
-/// How many stored events have each of these `input_size`s.
-pub fn events_by_size(sizes: &[u64]) -> Vec<usize> {
-    let all = all_events();
-    sizes
-        .iter()
-        .map(|s| {
-            all.iter()
-                .filter(|e| e["input_size"].as_u64() == Some(*s))
-                .count()
-        })
-        .collect()
 }
 
 /// Runs a script of this checkout (`scripts/db stop`, …) and checks it succeeded.

@@ -194,7 +194,7 @@ fn dapr_run_f_runs_the_whole_application_and_ctrl_c_stops_it() {
     // control without mTLS), whose outbox records the event.
     let photo = tagged("cat.jpg", 4000 + (std::process::id() % 1000) as usize);
     let size = photo.len() as u64;
-    let before = events_by_size(&[size])[0];
+    let since = EventsSince::now();
     let r = post_as(
         &client_ip(170),
         &format!("{WEB}/api/grayscale"),
@@ -203,7 +203,7 @@ fn dapr_run_f_runs_the_whole_application_and_ctrl_c_stops_it() {
     );
     assert_eq!(r.status, 200, "{}\n{}", r.text(), dump());
     wait_until(Duration::from_secs(60), "its event", || {
-        (events_by_size(&[size])[0] == before + 1).then_some(())
+        (since.count_by_size(&[size]) == [1]).then_some(())
     });
 
     // Ctrl-C: SIGINT to the CLI's process group, as a terminal sends it.

@@ -76,11 +76,12 @@ impl Drop for Restart {
     }
 }
 
-/// Waits until each of `sizes` is stored exactly once (none twice).
-fn each_stored_once(sizes: &[u64], within: Duration) {
+/// Waits until each of `sizes` is stored exactly once (none twice) since
+/// the mark.
+fn each_stored_once(since: EventsSince, sizes: &[u64], within: Duration) {
     let start = std::time::Instant::now();
     let counts = loop {
-        let counts = events_by_size(sizes);
+        let counts = since.count_by_size(sizes);
         if counts.iter().all(|c| *c >= 1) {
             break counts;
         }
@@ -104,6 +105,7 @@ fn each_stored_once(sizes: &[u64], within: Duration) {
 
 #[test]
 fn events_recorded_while_events_service_is_down_arrive_without_further_traffic() {
+    let since = EventsSince::now();
     let out = stack(&["stop", "events-service"]);
     assert!(out.status.success(), "{out:?}");
     let (bodies, sizes) = fresh_bodies(4);
@@ -115,11 +117,12 @@ fn events_recorded_while_events_service_is_down_arrive_without_further_traffic()
     let out = stack(&["start", "events-service"]);
     assert!(out.status.success(), "{out:?}");
     // No further traffic: the broker delivers them.
-    each_stored_once(&sizes, Duration::from_secs(30));
+    each_stored_once(since, &sizes, Duration::from_secs(30));
 }
 
 #[test]
 fn every_success_is_one_event_across_a_database_restart() {
+    let since = EventsSince::now();
     let (bodies, sizes) = fresh_bodies(40);
     let retried = deliveries_retried();
     let ok = load(&bodies, Duration::from_millis(100), |_| {
@@ -133,11 +136,12 @@ fn every_success_is_one_event_across_a_database_restart() {
     // The image services do not need the database: all succeed.
     assert_eq!(ok, sizes);
     // Dapr delivered the retried ones again.
-    each_stored_once(&ok, Duration::from_secs(60));
+    each_stored_once(since, &ok, Duration::from_secs(60));
 }
 
 #[test]
 fn every_success_is_one_event_across_a_broker_restart() {
+    let since = EventsSince::now();
     let (bodies, sizes) = fresh_bodies(40);
     let ok = load(&bodies, Duration::from_millis(100), |refused| {
         let _up_again = Restart("broker");
@@ -155,14 +159,15 @@ fn every_success_is_one_event_across_a_broker_restart() {
     // A delivery the outage cut off (the outbox's own, or events-service's)
     // stays pending until processingTimeout (120 s, pubsub.yaml) passes,
     // then is claimed again within redeliverInterval (15 s).
-    each_stored_once(&ok, Duration::from_secs(180));
+    each_stored_once(since, &ok, Duration::from_secs(180));
     // And the refused ones left no event.
     let refused: Vec<u64> = sizes.into_iter().filter(|s| !ok.contains(s)).collect();
-    assert!(events_by_size(&refused).iter().all(|c| *c == 0));
+    assert!(since.count_by_size(&refused).iter().all(|c| *c == 0));
 }
 
 #[test]
 fn malformed_messages_are_dead_lettered_and_do_not_block_the_others() {
+    let since = EventsSince::now();
     // Added straight to the topic on the broker: no app may publish to it
     // through Dapr (tests/tests/rights.rs), so a broken message can only
     // come from there.
@@ -186,7 +191,7 @@ fn malformed_messages_are_dead_lettered_and_do_not_block_the_others() {
         )
         .as_bytes(),
     );
-    each_stored_once(&sizes, Duration::from_secs(30));
+    each_stored_once(since, &sizes, Duration::from_secs(30));
     // Both bad ones are in the dead-letter topic, for a person to look at.
     let dead = wait_until(Duration::from_secs(30), "two dead letters", || {
         let out = script("broker", &["dead-letters"]);

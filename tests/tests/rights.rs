@@ -48,6 +48,7 @@ fn refused(r: &Resp, what: &str) {
 
 #[test]
 fn an_apps_own_token_opens_only_the_dapr_apis_its_manifest_uses() {
+    let since = EventsSince::now();
     // Its own tag, so a forged event a broken build once let in does not
     // fail every later run.
     let tag = format!("forged-publish-{}", std::process::id());
@@ -94,7 +95,7 @@ fn an_apps_own_token_opens_only_the_dapr_apis_its_manifest_uses() {
         );
     }
     assert!(
-        all_events().iter().all(|e| e["op_type"] != tag.as_str()),
+        since.events().iter().all(|e| e["op_type"] != tag.as_str()),
         "a forged event was recorded"
     );
 }
@@ -102,6 +103,7 @@ fn an_apps_own_token_opens_only_the_dapr_apis_its_manifest_uses() {
 #[test]
 fn events_still_flow_through_the_outbox() {
     // A size of its own, so exactly its event is found.
+    let since = EventsSince::now();
     let body = tagged("rocket.png", 4000 + (std::process::id() % 1000) as usize);
     let r = post_as(
         &client_ip(140),
@@ -112,7 +114,7 @@ fn events_still_flow_through_the_outbox() {
     assert_eq!(r.status, 200, "{}", r.text());
     let size = body.len() as u64;
     wait_until(std::time::Duration::from_secs(60), "its event", || {
-        (events_by_size(&[size]) == [1]).then_some(())
+        (since.count_by_size(&[size]) == [1]).then_some(())
     });
 }
 

@@ -16,6 +16,7 @@ use bench::steps::Steps;
 use bench::{Message, read_message, write_response};
 use image_api_classify::{sentence, wants_json};
 use image_api_grayscale::{ImageLimits, Problem, grayscale};
+use openvino::InferRequest;
 use service_common::ratelimit::RatePolicy;
 use std::io::BufReader;
 use std::sync::Arc;
@@ -52,54 +53,70 @@ fn main() -> std::io::Result<()> {
             let mut w = stream.try_clone()?;
             let mut r = BufReader::new(stream);
             let mut dapr = Sidecar::new(&sidecar, token);
-            // One inference request per connection, as the host keeps one
-            // per instance.
-            let mut infer = match &model {
-                Some(m) => Some(m.request().map_err(std::io::Error::other)?),
-                None => None,
-            };
+            let mut infer = None;
             while let Some(req) = read_message(&mut r)? {
-                let (status, content_type, body) =
-                    match req.start.split(' ').take(2).collect::<Vec<_>>()[..] {
-                        ["GET", "/healthz"] => {
-                            (200, "application/json", br#"{"status":"ok"}"#.to_vec())
-                        }
-                        ["GET", "/steps"] => (200, "text/plain", steps.take_p50s().into_bytes()),
-                        ["POST", "/grayscale"] => {
-                            serve(&mut dapr, &peer, &req, &steps, "grayscale", |body| {
-                                let t = Instant::now();
-                                let out = grayscale(body, &ImageLimits::default());
-                                steps.record("grayscale", t);
-                                out.map(|out| (out.content_type(), out.bytes))
-                                    .map_err(|e| (e.status(), e.to_json()))
+                let (status, content_type, body) = match req
+                    .start
+                    .split(' ')
+                    .take(2)
+                    .collect::<Vec<_>>()[..]
+                {
+                    ["GET", "/healthz"] => {
+                        (200, "application/json", br#"{"status":"ok"}"#.to_vec())
+                    }
+                    ["GET", "/steps"] => (200, "text/plain", steps.take_p50s().into_bytes()),
+                    ["POST", "/grayscale"] => {
+                        serve(&mut dapr, &peer, &req, &steps, "grayscale", |body| {
+                            let t = Instant::now();
+                            let out = grayscale(body, &ImageLimits::default());
+                            steps.record("grayscale", t);
+                            out.map(|out| (out.content_type(), out.bytes))
+                                .map_err(|e| (e.status(), e.to_json()))
+                        })
+                    }
+                    ["POST", "/classify"] => match (&model, infer_request(&model, &mut infer)) {
+                        (Some(m), Some(infer)) => {
+                            serve(&mut dapr, &peer, &req, &steps, "classify", |body| {
+                                let top = m
+                                    .classify(infer, body, &steps)
+                                    .map_err(|e| (e.status(), e.to_json()))?;
+                                Ok(if wants_json(req.header("accept")) {
+                                    (
+                                        "application/json",
+                                        serde_json::to_vec(&top).unwrap_or_default(),
+                                    )
+                                } else {
+                                    ("text/plain; charset=utf-8", sentence(&top).into_bytes())
+                                })
                             })
                         }
-                        ["POST", "/classify"] => match (&model, infer.as_mut()) {
-                            (Some(m), Some(infer)) => {
-                                serve(&mut dapr, &peer, &req, &steps, "classify", |body| {
-                                    let top = m
-                                        .classify(infer, body, &steps)
-                                        .map_err(|e| (e.status(), e.to_json()))?;
-                                    Ok(if wants_json(req.header("accept")) {
-                                        (
-                                            "application/json",
-                                            serde_json::to_vec(&top).unwrap_or_default(),
-                                        )
-                                    } else {
-                                        ("text/plain; charset=utf-8", sentence(&top).into_bytes())
-                                    })
-                                })
-                            }
-                            _ => problem((404, "not_found")),
-                        },
                         _ => problem((404, "not_found")),
-                    };
+                    },
+                    _ => problem((404, "not_found")),
+                };
                 write_response(&mut w, status, content_type, &body)?;
             }
             Ok(())
         });
     }
     Ok(())
+}
+
+/// The connection's inference request, made at its first classify and kept
+/// for the others, as the host keeps one per instance: a connection that
+/// only asks for grayscale (the bench's rotating clients) makes none.
+fn infer_request<'a>(
+    model: &Option<Arc<Model>>,
+    slot: &'a mut Option<InferRequest>,
+) -> Option<&'a mut InferRequest> {
+    if slot.is_none() {
+        *slot = model
+            .as_ref()?
+            .request()
+            .inspect_err(|e| eprintln!("native-service: {e}"))
+            .ok();
+    }
+    slot.as_mut()
 }
 
 fn problem((status, code): Refusal) -> Answer {

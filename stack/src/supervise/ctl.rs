@@ -26,10 +26,10 @@ pub(super) struct ControlSpec {
     args: Vec<String>,
     /// Its working folder, made owner-only (sentry keeps its CA key there).
     dir: PathBuf,
-    /// Every port it listens on, the one it serves first: checked free
-    /// before anything starts.
+    /// Every port it listens on, the one it serves first and its healthz
+    /// second (as `sentry_ports` and `placement_ports` list them): checked
+    /// free before anything starts.
     pub(super) ports: Vec<(u16, &'static str)>,
-    pub(super) health_port: u16,
     /// What its being up means, for the log.
     pub(super) up_means: &'static str,
     /// A file that must exist before it counts as up (sentry's CA).
@@ -52,7 +52,11 @@ impl Control {
 
     fn healthy(&self) -> bool {
         self.spec.ready_file.as_ref().is_none_or(|f| f.is_file())
-            && http_status(self.spec.health_port, "/healthz") == Some(200)
+            && self
+                .spec
+                .ports
+                .get(1)
+                .is_some_and(|(healthz, _)| http_status(*healthz, "/healthz") == Some(200))
     }
 
     fn start(&mut self) -> Result<(), String> {
@@ -161,7 +165,6 @@ pub(super) fn control_plane(launch: &Launch, state: &Path) -> Result<Vec<Control
             args: stack::sentry_args(&s.creds, &s.config, s.port),
             dir: s.creds.clone(),
             ports: stack::sentry_ports(s.port).to_vec(),
-            health_port: stack::sentry_ports(s.port)[1].0,
             up_means: "sidecars talk over mTLS",
             ready_file: Some(s.creds.join("ca.crt")),
         };
@@ -177,7 +180,6 @@ pub(super) fn control_plane(launch: &Launch, state: &Path) -> Result<Vec<Control
             args: stack::placement_args(port, address.as_deref().zip(anchors.as_deref())),
             dir: state.join("placement"),
             ports: stack::placement_ports(port).to_vec(),
-            health_port: stack::placement_ports(port)[1].0,
             up_means: "actors can be placed",
             ready_file: None,
         };

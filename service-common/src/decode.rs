@@ -66,8 +66,9 @@ fn probe_pixels(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ApiErro
     // JPEG decoders fill a cut-off image with gray instead of failing; the
     // end-of-image marker tells a whole file from a truncated one. (0xFF in
     // entropy-coded data is always followed by 0x00 or a restart marker, so
-    // FF D9 cannot occur there by chance.)
-    if format == ImageFormat::Jpeg && !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
+    // FF D9 cannot occur there by chance.) Searched from the end, where a
+    // whole file has it: from the start it took 4% of a request in wasm.
+    if format == ImageFormat::Jpeg && !bytes.windows(2).rev().any(|w| w == [0xFF, 0xD9]) {
         return Err(invalid("truncated JPEG (no end-of-image marker)"));
     }
     Ok(ImageInfo {

@@ -41,9 +41,11 @@ host_target() {
 # (each is also the Cargo package of its component). Needs target/release/stack.
 app_ids() { "$ROOT/target/release/stack" -f "$ROOT/dapr.yaml" apps; }
 
-# app_port APP: the appPort of APP in dapr.yaml (empty if there is none).
-app_port() {
-  awk -v id="$1" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == "appPort:" { print $2; exit }' "$ROOT/dapr.yaml"
+# app_port APP: the appPort of APP in dapr.yaml (empty if there is none);
+# run_file_port APP KEY: any port of APP there (daprHTTPPort, …).
+app_port() { run_file_port "$1" appPort; }
+run_file_port() {
+  awk -v id="$1" -v key="$2:" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == key { print $2; exit }' "$ROOT/dapr.yaml"
 }
 
 # Progress goes to fd PROGRESS_FD when a set-up lane (below) set it, else stderr.

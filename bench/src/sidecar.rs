@@ -38,7 +38,8 @@ impl Sidecar {
         }
     }
 
-    fn send(&mut self, req: DaprRequest) -> std::io::Result<Message> {
+    /// Sends one request on the kept-alive connection and reads its answer.
+    pub fn send(&mut self, req: DaprRequest) -> std::io::Result<Message> {
         if self.conn.is_none() {
             let s = TcpStream::connect(&self.addr)?;
             s.set_nodelay(true)?;

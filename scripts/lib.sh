@@ -42,9 +42,10 @@ host_target() {
 app_ids() { "$ROOT/target/release/stack" -f "$ROOT/dapr.yaml" apps; }
 
 # app_port APP: the appPort of APP in dapr.yaml (empty if there is none);
-# run_file_port APP KEY: any port of APP there (daprHTTPPort, …).
-app_port() { run_file_port "$1" appPort; }
-run_file_port() {
+# run_file_value APP KEY: the first value of KEY in APP's entry there
+# (daprHTTPPort, metricsPort, WASM_HOST_METRICS, …).
+app_port() { run_file_value "$1" appPort; }
+run_file_value() {
   awk -v id="$1" -v key="$2:" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == key { print $2; exit }' "$ROOT/dapr.yaml"
 }
 

@@ -54,7 +54,7 @@ pub struct Ports {
 }
 
 /// A Dapr component, as far as wiring goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Component {
     /// `metadata.name`.
     pub name: String,
@@ -64,6 +64,9 @@ pub struct Component {
     pub auth_secret_store: Option<String>,
     /// Its metadata `actorStateStore` is "true": where actors keep state.
     pub actor_state_store: bool,
+    /// A state store's metadata `outboxPubsub`: the pub/sub its outbox's
+    /// internal topics live on (without it, the one the outbox publishes to).
+    pub outbox_pubsub: Option<String>,
 }
 
 impl Service {
@@ -266,7 +269,13 @@ fn uses(s: &Service, components: &[Component]) -> Result<BTreeSet<String>, Strin
     };
     let mut used = Vec::new();
     for n in &d.state {
-        used.push(comp(n, "state.", "state")?);
+        let store = comp(n, "state.", "state")?;
+        used.push(store);
+        // The sidecar of an app that publishes through the outbox reads and
+        // writes the outbox's internal topic.
+        if let (Some(p), false) = (&store.outbox_pubsub, d.outbox.is_empty()) {
+            used.push(comp(p, "pubsub.", &format!("state: {n}'s outboxPubsub"))?);
+        }
     }
     for (what, list) in [
         ("outbox", &d.outbox),
@@ -354,7 +363,12 @@ pub fn outbox_topic(namespace: &str, app: &str, topic: &str) -> String {
 }
 
 /// Topic scopes of pub/sub `pubsub` for apps in `namespace`.
-pub fn topic_scopes(services: &[Service], pubsub: &str, namespace: &str) -> TopicScopes {
+pub fn topic_scopes(
+    services: &[Service],
+    components: &[Component],
+    pubsub: &str,
+    namespace: &str,
+) -> TopicScopes {
     let mut out = TopicScopes::default();
     let on = |list: &[String]| -> Vec<String> {
         list.iter()
@@ -365,10 +379,21 @@ pub fn topic_scopes(services: &[Service], pubsub: &str, namespace: &str) -> Topi
     };
     for s in services {
         let d = &s.manifest.dapr;
+        // Where its outbox's internal topics live: its state store's
+        // outboxPubsub, or else the pub/sub the outbox publishes to.
+        let coordinator = d
+            .state
+            .iter()
+            .filter_map(|n| components.iter().find(|c| c.name == *n))
+            .find_map(|c| c.outbox_pubsub.as_deref());
         let mut publishing = Vec::new();
-        for t in on(&d.outbox) {
-            publishing.push(outbox_topic(namespace, s.id(), &t));
-            publishing.push(t);
+        for (p, t) in d.outbox.iter().filter_map(|t| topic(t)) {
+            if coordinator.unwrap_or(p) == pubsub {
+                publishing.push(outbox_topic(namespace, s.id(), t));
+            }
+            if p == pubsub {
+                publishing.push(t.to_string());
+            }
         }
         publishing.extend(on(&d.publish));
         publishing.extend(on(&d.dead_letters));

@@ -68,7 +68,7 @@ pub fn chart_services(services: &[Service], components: &[Component]) -> Result<
     }
     y.push_str("topicScopes:\n");
     for c in components.iter().filter(|c| c.type_.starts_with("pubsub.")) {
-        let t = wiring::topic_scopes(services, &c.name, "{namespace}");
+        let t = wiring::topic_scopes(services, components, &c.name, "{namespace}");
         let list = |rows: &[(String, Vec<String>)]| {
             rows.iter()
                 .map(|(app, topics)| format!("{app}={}", topics.join(",")))

@@ -134,7 +134,7 @@ pub fn files(root: &Path) -> Result<Vec<(PathBuf, String)>, String> {
         apps.dedup();
         let mut text = with_scopes(&text, &apps);
         if c.component.type_.starts_with("pubsub.") {
-            let t = wiring::topic_scopes(&services, &c.component.name, LOCAL_NAMESPACE);
+            let t = wiring::topic_scopes(&services, &plain, &c.component.name, LOCAL_NAMESPACE);
             text = with_topic_scopes(&text, &t).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         out.push((path, text));
@@ -175,20 +175,25 @@ pub fn parse_component(text: &str) -> Result<Option<Component>, String> {
         return Ok(None);
     }
     let s = |v: Option<&serde_yaml_ng::Value>| v.and_then(|v| v.as_str()).map(String::from);
+    let items = doc
+        .get("spec")
+        .and_then(|m| m.get("metadata"))
+        .and_then(|m| m.as_sequence())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    // A literal `value` of metadata item `name` (not a secretKeyRef).
+    let meta = |name: &str| {
+        items
+            .iter()
+            .find(|i| s(i.get("name")).as_deref() == Some(name))
+            .and_then(|i| s(i.get("value")))
+    };
     Ok(Some(Component {
         name: s(doc.get("metadata").and_then(|m| m.get("name"))).ok_or("no metadata.name")?,
         type_: s(doc.get("spec").and_then(|m| m.get("type"))).ok_or("no spec.type")?,
         auth_secret_store: s(doc.get("auth").and_then(|a| a.get("secretStore"))),
-        actor_state_store: doc
-            .get("spec")
-            .and_then(|m| m.get("metadata"))
-            .and_then(|m| m.as_sequence())
-            .is_some_and(|items| {
-                items.iter().any(|i| {
-                    s(i.get("name")).as_deref() == Some("actorStateStore")
-                        && s(i.get("value")).is_some_and(|v| v.eq_ignore_ascii_case("true"))
-                })
-            }),
+        actor_state_store: meta("actorStateStore").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        outbox_pubsub: meta("outboxPubsub"),
     }))
 }
 

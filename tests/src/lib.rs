@@ -520,13 +520,40 @@ pub fn broker_publish(topic: &str, content_type: &str, data: &[u8]) {
         "source": "e2e", "type": "com.dapr.event.sent", "topic": topic,
         "pubsubname": "pubsub", "datacontenttype": content_type, "data": data,
     });
-    let password = std::fs::read_to_string(root().join(".data/broker-password")).expect("password");
+    broker_cli(&["XADD", topic, "*", "data", &event.to_string()]);
+}
+
+/// Runs one command on the stack's broker (redis-cli, the password from
+/// set-up through the environment) and returns its answer.
+pub fn broker_cli(args: &[&str]) -> String {
+    try_broker_cli(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// [`broker_cli`] that answers an error instead of panicking (for `Drop`).
+pub fn try_broker_cli(args: &[&str]) -> Result<String, String> {
+    let password = std::fs::read_to_string(root().join(".data/broker-password"))
+        .map_err(|e| format!("broker password: {e}"))?;
     let port = std::env::var("BROKER_PORT").unwrap_or_else(|_| "6381".into());
     let out = std::process::Command::new("redis-cli")
         .args(["--no-auth-warning", "-h", "127.0.0.1", "-p", &port])
-        .args(["XADD", topic, "*", "data", &event.to_string()])
+        .args(args)
         .env("REDISCLI_AUTH", password.trim())
         .output()
-        .expect("redis-cli");
-    assert!(out.status.success(), "XADD: {out:?}");
+        .map_err(|e| format!("redis-cli: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() || text.starts_with("ERR") {
+        return Err(format!("{out:?}"));
+    }
+    Ok(text)
+}
+
+/// The sum of daprd metric `name` of `app`'s sidecar over the series whose
+/// labels contain every one of `labels` (e.g. `process_status="retry"`).
+pub fn sidecar_metric(app: &str, name: &str, labels: &[&str]) -> u64 {
+    let port = run_file().app(app).expect("app in dapr.yaml").metrics_port;
+    let text = get(&format!("http://127.0.0.1:{port}/metrics")).body_text();
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }

@@ -5,6 +5,7 @@
 //! the host. Each layer is shown alone.
 
 use e2e::*;
+use service_manifest::wiring::outbox_topic;
 use std::process::Command;
 
 /// An app's sidecar URL, from the run file.
@@ -64,6 +65,15 @@ fn an_apps_own_token_opens_only_the_dapr_apis_its_manifest_uses() {
             );
             refused(&r, &format!("{app} publishing to {topic}"));
         }
+        // Nor straight to its outbox's internal topic.
+        let internal = outbox_topic(stack::generate::LOCAL_NAMESPACE, app, "events");
+        let r = as_app(
+            app,
+            "POST",
+            &format!("/v1.0/publish/outbox/{internal}"),
+            &forged(&tag),
+        );
+        refused(&r, &format!("{app} publishing to {internal}"));
         // Its own state: allowed (the positive control).
         let r = as_app(app, "GET", "/v1.0/state/statestore/rights-probe", b"");
         assert!(

@@ -40,7 +40,7 @@ fn components() -> Vec<Component> {
         name: name.into(),
         type_: type_.into(),
         auth_secret_store: auth.map(String::from),
-        actor_state_store: false,
+        ..Default::default()
     };
     vec![
         c("statestore", "state.sqlite", None),
@@ -57,14 +57,14 @@ fn a_service_loads_at_most_one_actor_state_store() {
     comps.push(Component {
         name: "actors-a".into(),
         type_: "state.sqlite".into(),
-        auth_secret_store: None,
         actor_state_store: true,
+        ..Default::default()
     });
     comps.push(Component {
         name: "actors-b".into(),
         type_: "state.redis".into(),
-        auth_secret_store: None,
         actor_state_store: true,
+        ..Default::default()
     });
     let one = assign(vec![service(
         "host",
@@ -143,7 +143,7 @@ fn components_are_scoped_to_their_users() {
 
 #[test]
 fn topic_scopes_cover_the_outbox_and_dead_letters() {
-    let t = topic_scopes(&demo(), "pubsub", "default");
+    let t = topic_scopes(&demo(), &components(), "pubsub", "default");
     let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
         t.publishing,
@@ -160,6 +160,33 @@ fn topic_scopes_cover_the_outbox_and_dead_letters() {
         t.topics,
         v(&["defaultimgeventsoutbox", "events", "events-dead"])
     );
+}
+
+#[test]
+fn an_outbox_pubsub_takes_the_internal_topics() {
+    let mut comps = components();
+    comps[0].outbox_pubsub = Some("outbox".into());
+    comps.push(Component {
+        name: "outbox".into(),
+        type_: "pubsub.redis".into(),
+        ..Default::default()
+    });
+    let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let outbox = topic_scopes(&demo(), &comps, "outbox", "default");
+    assert_eq!(
+        outbox.publishing,
+        vec![("img".into(), v(&["defaultimgeventsoutbox"]))]
+    );
+    assert_eq!(outbox.topics, v(&["defaultimgeventsoutbox"]));
+    let pubsub = topic_scopes(&demo(), &comps, "pubsub", "default");
+    assert_eq!(pubsub.topics, v(&["events", "events-dead"]));
+    // Loaded by the app that publishes through the outbox, and only by it.
+    let scopes = component_scopes(&demo(), &comps).expect("scopes");
+    assert_eq!(scopes["outbox"], v(&["img"]));
+    // Naming a component that is not a pub/sub is refused.
+    comps[0].outbox_pubsub = Some("secretstore".into());
+    let err = component_scopes(&demo(), &comps).expect_err("not a pub/sub");
+    assert!(err.contains("outboxPubsub"), "{err}");
 }
 
 #[test]

@@ -184,6 +184,11 @@ fn components_are_read_for_their_wiring() {
     .expect("yaml")
     .expect("a component");
     assert!(actors.actor_state_store, "{actors:?}");
+    assert_eq!(actors.outbox_pubsub, None);
+    let store = parse_component(include_str!("../../../config/components/statestore.yaml"))
+        .expect("yaml")
+        .expect("a component");
+    assert_eq!(store.outbox_pubsub.as_deref(), Some("outbox"));
     assert_eq!(parse_component("kind: Resiliency\n").expect("yaml"), None);
     assert!(parse_component("kind: Component\n").is_err());
 }

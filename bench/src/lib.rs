@@ -95,7 +95,14 @@ pub fn write_response(
 /// The median of `values` (sorted in place); 0 when there are none.
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
+    percentile(values, 0.5)
+}
+
+/// The `q` quantile (0..=1) of `sorted`, ascending: the value at rank
+/// `len * q` (the last for q = 1); 0 when there are none.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let at = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(at).copied().unwrap_or(0.0)
 }
 
 #[cfg(not(target_os = "wasi"))]
@@ -116,4 +123,20 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<Message> {
     )?;
     read_message(&mut BufReader::new(stream))?
         .ok_or_else(|| std::io::Error::other(format!("{addr}: closed without an answer")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{median, percentile};
+
+    #[test]
+    fn percentiles_are_ranks_of_the_sorted_values() {
+        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&sorted, 0.5), 51.0);
+        assert_eq!(percentile(&sorted, 0.99), 100.0);
+        assert_eq!(percentile(&sorted, 1.0), 100.0);
+        assert_eq!(percentile(&sorted, 0.0), 1.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+    }
 }

@@ -16,31 +16,38 @@ pub fn sentry_ports(port: u16) -> [(u16, &'static str); 3] {
     ]
 }
 
+/// The flags that put a control-plane service's gRPC, healthz and metrics
+/// servers on these loopback ports (each defaults to every interface).
+fn on_loopback(grpc: u16, healthz: u16, metrics: u16) -> Vec<String> {
+    [
+        ("port", "listen-address", grpc),
+        ("healthz-port", "healthz-listen-address", healthz),
+        ("metrics-port", "metrics-listen-address", metrics),
+    ]
+    .into_iter()
+    .flat_map(|(port_flag, address_flag, port)| {
+        [
+            format!("--{port_flag}"),
+            port.to_string(),
+            format!("--{address_flag}"),
+            "127.0.0.1".into(),
+        ]
+    })
+    .collect()
+}
+
 /// Sentry's arguments: its CA files in `creds` (generated on first start),
 /// its configuration, and the ports of [`sentry_ports`], all on loopback.
 pub fn sentry_args(creds: &Path, config: &Path, port: u16) -> Vec<String> {
-    let [grpc, healthz, metrics] = sentry_ports(port).map(|(p, _)| p.to_string());
-    [
-        "--issuer-credentials",
-        &creds.display().to_string(),
-        "--config",
-        &config.display().to_string(),
-        "--port",
-        &grpc,
-        "--listen-address",
-        "127.0.0.1",
-        "--healthz-port",
-        &healthz,
-        "--healthz-listen-address",
-        "127.0.0.1",
-        "--metrics-port",
-        &metrics,
-        "--metrics-listen-address",
-        "127.0.0.1",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect()
+    let [(grpc, _), (healthz, _), (metrics, _)] = sentry_ports(port);
+    let mut args = vec![
+        "--issuer-credentials".to_string(),
+        creds.display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    args.extend(on_loopback(grpc, healthz, metrics));
+    args
 }
 
 /// Placement's ports from `port`: gRPC, healthz, metrics, raft.
@@ -58,26 +65,14 @@ pub fn placement_ports(port: u16) -> [(u16, &'static str); 4] {
 /// the trust anchors file) mTLS: sidecars then check its identity and it
 /// checks theirs.
 pub fn placement_args(port: u16, sentry: Option<(&str, &Path)>) -> Vec<String> {
-    let [grpc, healthz, metrics, raft] = placement_ports(port).map(|(p, _)| p.to_string());
-    let mut args: Vec<String> = [
-        "--port",
-        &grpc,
-        "--listen-address",
-        "127.0.0.1",
-        "--healthz-port",
-        &healthz,
-        "--healthz-listen-address",
-        "127.0.0.1",
-        "--metrics-port",
-        &metrics,
-        "--id",
-        "dapr-placement-0",
-        "--initial-cluster",
-        &format!("dapr-placement-0=127.0.0.1:{raft}"),
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    let [(grpc, _), (healthz, _), (metrics, _), (raft, _)] = placement_ports(port);
+    let mut args = on_loopback(grpc, healthz, metrics);
+    args.extend([
+        "--id".into(),
+        "dapr-placement-0".into(),
+        "--initial-cluster".into(),
+        format!("dapr-placement-0=127.0.0.1:{raft}"),
+    ]);
     if let Some((address, anchors)) = sentry {
         args.extend([
             "--tls-enabled".into(),
@@ -123,6 +118,7 @@ mod tests {
                 ("--metrics-port", "50022"),
                 ("--listen-address", "127.0.0.1"),
                 ("--healthz-listen-address", "127.0.0.1"),
+                ("--metrics-listen-address", "127.0.0.1"),
                 ("--initial-cluster", "dapr-placement-0=127.0.0.1:50023"),
             ],
         );

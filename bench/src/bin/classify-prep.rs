@@ -30,7 +30,7 @@ fn main() {
     times.sort_by(f64::total_cmp);
     println!(
         "prep_p50_ms={:.2} prep_p99_ms={:.2}",
-        times[n / 2],
-        times[(n * 99 / 100).min(n - 1)]
+        bench::percentile(&times, 0.5),
+        bench::percentile(&times, 0.99)
     );
 }

@@ -81,16 +81,13 @@ fn main() {
         lat.extend(l);
         errors += e;
     }
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let mut ms: Vec<f64> = lat.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
     println!(
         "rps={:.1} p50_ms={:.2} p99_ms={:.2} ok={} errors={}",
         lat.len() as f64 / seconds as f64,
-        pct(0.50),
-        pct(0.99),
+        bench::percentile(&ms, 0.50),
+        bench::percentile(&ms, 0.99),
         lat.len(),
         errors
     );

@@ -49,51 +49,17 @@ fn main() -> std::io::Result<()> {
         let (sidecar, token) = (sidecar.clone(), token.clone());
         let (model, steps) = (model.clone(), steps.clone());
         std::thread::spawn(move || -> std::io::Result<()> {
-            let peer = stream.peer_addr()?.ip().to_string();
+            let mut conn = Conn {
+                peer: stream.peer_addr()?.ip().to_string(),
+                dapr: Sidecar::new(&sidecar, token),
+                model,
+                infer: None,
+                steps,
+            };
             let mut w = stream.try_clone()?;
             let mut r = BufReader::new(stream);
-            let mut dapr = Sidecar::new(&sidecar, token);
-            let mut infer = None;
             while let Some(req) = read_message(&mut r)? {
-                let (status, content_type, body) = match req
-                    .start
-                    .split(' ')
-                    .take(2)
-                    .collect::<Vec<_>>()[..]
-                {
-                    ["GET", "/healthz"] => {
-                        (200, "application/json", br#"{"status":"ok"}"#.to_vec())
-                    }
-                    ["GET", "/steps"] => (200, "text/plain", steps.take_p50s().into_bytes()),
-                    ["POST", "/grayscale"] => {
-                        serve(&mut dapr, &peer, &req, &steps, "grayscale", |body| {
-                            let t = Instant::now();
-                            let out = grayscale(body, &ImageLimits::default());
-                            steps.record("grayscale", t);
-                            out.map(|out| (out.content_type(), out.bytes))
-                                .map_err(|e| (e.status(), e.to_json()))
-                        })
-                    }
-                    ["POST", "/classify"] => match (&model, infer_request(&model, &mut infer)) {
-                        (Some(m), Some(infer)) => {
-                            serve(&mut dapr, &peer, &req, &steps, "classify", |body| {
-                                let top = m
-                                    .classify(infer, body, &steps)
-                                    .map_err(|e| (e.status(), e.to_json()))?;
-                                Ok(if wants_json(req.header("accept")) {
-                                    (
-                                        "application/json",
-                                        serde_json::to_vec(&top).unwrap_or_default(),
-                                    )
-                                } else {
-                                    ("text/plain; charset=utf-8", sentence(&top).into_bytes())
-                                })
-                            })
-                        }
-                        _ => problem((404, "not_found")),
-                    },
-                    _ => problem((404, "not_found")),
-                };
+                let (status, content_type, body) = conn.answer(&req);
                 write_response(&mut w, status, content_type, &body)?;
             }
             Ok(())
@@ -102,21 +68,75 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The connection's inference request, made at its first classify and kept
-/// for the others, as the host keeps one per instance: a connection that
-/// only asks for grayscale (the bench's rotating clients) makes none.
+/// One client connection: its peer, its own keep-alive connection to
+/// daprd, and its inference request once it asks for a classification.
+struct Conn {
+    peer: String,
+    dapr: Sidecar,
+    model: Option<Arc<Model>>,
+    infer: Option<InferRequest>,
+    steps: Arc<Steps>,
+}
+
+impl Conn {
+    fn answer(&mut self, req: &Message) -> Answer {
+        let steps = &self.steps;
+        match req.start.split(' ').take(2).collect::<Vec<_>>()[..] {
+            ["GET", "/healthz"] => (200, "application/json", br#"{"status":"ok"}"#.to_vec()),
+            ["GET", "/steps"] => (200, "text/plain", steps.take_p50s().into_bytes()),
+            ["POST", "/grayscale"] => serve(
+                &mut self.dapr,
+                &self.peer,
+                req,
+                steps,
+                "grayscale",
+                |body| {
+                    let t = Instant::now();
+                    let out = grayscale(body, &ImageLimits::default());
+                    steps.record("grayscale", t);
+                    out.map(|out| (out.content_type(), out.bytes))
+                        .map_err(|e| (e.status(), e.to_json()))
+                },
+            ),
+            ["POST", "/classify"] => match infer_request(&self.model, &mut self.infer) {
+                Some((m, infer)) => {
+                    serve(&mut self.dapr, &self.peer, req, steps, "classify", |body| {
+                        let top = m
+                            .classify(infer, body, steps)
+                            .map_err(|e| (e.status(), e.to_json()))?;
+                        Ok(if wants_json(req.header("accept")) {
+                            (
+                                "application/json",
+                                serde_json::to_vec(&top).unwrap_or_default(),
+                            )
+                        } else {
+                            ("text/plain; charset=utf-8", sentence(&top).into_bytes())
+                        })
+                    })
+                }
+                None => problem((404, "not_found")),
+            },
+            _ => problem((404, "not_found")),
+        }
+    }
+}
+
+/// The model and the connection's inference request, made at its first
+/// classify and kept for the others, as the host keeps one per instance: a
+/// connection that only asks for grayscale (the bench's rotating clients)
+/// makes none. `None` without a model.
 fn infer_request<'a>(
-    model: &Option<Arc<Model>>,
+    model: &'a Option<Arc<Model>>,
     slot: &'a mut Option<InferRequest>,
-) -> Option<&'a mut InferRequest> {
+) -> Option<(&'a Model, &'a mut InferRequest)> {
+    let model = model.as_deref()?;
     if slot.is_none() {
         *slot = model
-            .as_ref()?
             .request()
             .inspect_err(|e| eprintln!("native-service: {e}"))
             .ok();
     }
-    slot.as_mut()
+    Some((model, slot.as_mut()?))
 }
 
 fn problem((status, code): Refusal) -> Answer {

@@ -42,12 +42,11 @@ fn main() {
         times.push(started.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
     println!("{status}");
     println!(
         "calls={} p50_ms={:.3} p99_ms={:.3}",
         times.len(),
-        at(0.5),
-        at(0.99)
+        bench::percentile(&times, 0.5),
+        bench::percentile(&times, 0.99)
     );
 }

@@ -26,10 +26,10 @@ pub(super) struct ControlSpec {
     args: Vec<String>,
     /// Its working folder, made owner-only (sentry keeps its CA key there).
     dir: PathBuf,
-    /// Every port it listens on, the one it serves first and its healthz
-    /// second (as `sentry_ports` and `placement_ports` list them): checked
-    /// free before anything starts.
+    /// Every port it listens on: checked free before anything starts.
     pub(super) ports: Vec<(u16, &'static str)>,
+    /// The one of them that answers `GET /healthz`.
+    healthz: u16,
     /// What its being up means, for the log.
     pub(super) up_means: &'static str,
     /// A file that must exist before it counts as up (sentry's CA).
@@ -52,11 +52,7 @@ impl Control {
 
     fn healthy(&self) -> bool {
         self.spec.ready_file.as_ref().is_none_or(|f| f.is_file())
-            && self
-                .spec
-                .ports
-                .get(1)
-                .is_some_and(|(healthz, _)| http_status(*healthz, "/healthz") == Some(200))
+            && http_status(self.spec.healthz, "/healthz") == Some(200)
     }
 
     fn start(&mut self) -> Result<(), String> {
@@ -158,13 +154,16 @@ impl Control {
 pub(super) fn control_plane(launch: &Launch, state: &Path) -> Result<Vec<Control>, String> {
     let mut out = Vec::new();
     if let Some(s) = &launch.sentry {
+        let ports = stack::sentry_ports(s.port);
+        let [_, (healthz, _), _] = ports;
         let spec = ControlSpec {
             name: "sentry",
             role: "the CA",
             bin: s.bin.clone(),
             args: stack::sentry_args(&s.creds, &s.config, s.port),
             dir: s.creds.clone(),
-            ports: stack::sentry_ports(s.port).to_vec(),
+            ports: ports.to_vec(),
+            healthz,
             up_means: "sidecars talk over mTLS",
             ready_file: Some(s.creds.join("ca.crt")),
         };
@@ -173,13 +172,16 @@ pub(super) fn control_plane(launch: &Launch, state: &Path) -> Result<Vec<Control
     if let Some(port) = launch.file.placement_port().map_err(|e| e.to_string())? {
         let address = launch.sentry.as_ref().map(SentryConf::address);
         let anchors = launch.sentry.as_ref().map(|s| s.creds.join("ca.crt"));
+        let ports = stack::placement_ports(port);
+        let [_, (healthz, _), _, _] = ports;
         let spec = ControlSpec {
             name: "placement",
             role: "actor placement",
             bin: launch.placement.clone(),
             args: stack::placement_args(port, address.as_deref().zip(anchors.as_deref())),
             dir: state.join("placement"),
-            ports: stack::placement_ports(port).to_vec(),
+            ports: ports.to_vec(),
+            healthz,
             up_means: "actors can be placed",
             ready_file: None,
         };

@@ -41,13 +41,9 @@ host_target() {
 # (each is also the Cargo package of its component). Needs target/release/stack.
 app_ids() { "$ROOT/target/release/stack" -f "$ROOT/dapr.yaml" apps; }
 
-# app_port APP: the appPort of APP in dapr.yaml (empty if there is none);
-# run_file_value APP KEY: the first value of KEY in APP's entry there
-# (daprHTTPPort, metricsPort, WASM_HOST_METRICS, …).
-app_port() { run_file_value "$1" appPort; }
-run_file_value() {
-  awk -v id="$1" -v key="$2:" '$1 == "-" && $2 == "appID:" { cur = $3 } cur == id && $1 == key { print $2; exit }' "$ROOT/dapr.yaml"
-}
+# app_port APP: the appPort of APP in dapr.yaml (read by the supervisor's
+# own parser).
+app_port() { "$ROOT/target/release/stack" -f "$ROOT/dapr.yaml" port "$1"; }
 
 # Progress goes to fd PROGRESS_FD when a set-up lane (below) set it, else stderr.
 log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&"${PROGRESS_FD:-2}"; }

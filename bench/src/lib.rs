@@ -107,6 +107,7 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 #[cfg(not(target_os = "wasi"))]
 pub mod classify;
+pub mod report;
 #[cfg(not(target_os = "wasi"))]
 pub mod sidecar;
 pub mod steps;
@@ -115,7 +116,30 @@ pub mod trace;
 /// `GET path` from `addr` (host:port) on a new connection.
 #[cfg(not(target_os = "wasi"))]
 pub fn http_get(addr: &str, path: &str) -> std::io::Result<Message> {
-    let stream = TcpStream::connect(addr)?;
+    get_on(TcpStream::connect(addr)?, addr, path)
+}
+
+/// [`http_get`] that gives up after `timeout` (to connect, and between
+/// reads).
+#[cfg(not(target_os = "wasi"))]
+pub fn http_get_within(
+    addr: &str,
+    path: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<Message> {
+    use std::net::ToSocketAddrs;
+    let to = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{addr}: no address")))?;
+    let stream = TcpStream::connect_timeout(&to, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    get_on(stream, addr, path)
+}
+
+/// `GET path` on `stream`, connected to `addr`, which then closes.
+#[cfg(not(target_os = "wasi"))]
+fn get_on(stream: TcpStream, addr: &str, path: &str) -> std::io::Result<Message> {
     let mut w = stream.try_clone()?;
     write!(
         w,

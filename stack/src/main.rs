@@ -30,6 +30,7 @@
 //! stack [-f dapr.yaml] status
 //! stack [-f dapr.yaml] wait [SECONDS]  # until every app and daprd is healthy
 //! stack [-f dapr.yaml] apps            # the app ids, one per line
+//! stack [-f dapr.yaml] port APP        # its appPort
 //! ```
 
 use std::fs::{self, File, OpenOptions};
@@ -54,7 +55,7 @@ use control::{hold, status, wait_healthy};
 use supervise::run;
 
 const USAGE: &str = "usage: stack [-f RUN_FILE] [--data-dir DIR] [--daprd PATH] [--sentry PATH] \
-                     [--sentry-port PORT] [--sentry-config FILE] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps | dirs APP | gen [--check] | new NAME [--from blank|grayscale|events] [--dry-run] | new --remove NAME [--dry-run]";
+                     [--sentry-port PORT] [--sentry-config FILE] run [--no-restart] [--no-mtls] | stop APP | start APP | restart APP | status | wait [SECONDS] | apps | port APP | dirs APP | gen [--check] | new NAME [--from blank|grayscale|events] [--dry-run] | new --remove NAME [--dry-run]";
 /// Sentry's gRPC port; healthz and metrics take the next two. Below the
 /// ephemeral range (32768+), so no outgoing connection can hold them.
 const SENTRY_PORT: u16 = 3520;
@@ -206,6 +207,10 @@ fn cli() -> Result<ExitCode, String> {
             for a in &file.apps {
                 println!("{}", a.app_id);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        ["port", id] => {
+            println!("{}", app(id)?.app_port);
             Ok(ExitCode::SUCCESS)
         }
         ["dirs", id] => {

@@ -1,7 +1,9 @@
 //! Events through Dapr's outbox and pub/sub, against the running stack:
-//! each success of an image service is published with its client record in
-//! one state transaction, and events-service stores it once. These tests
-//! stop events-service, MariaDB and Redis: run them one at a time.
+//! each success of an image service is published by one state transaction
+//! (a marker, and the event as its outbox projection), and events-service
+//! stores it once. These tests
+//! stop events-service, MariaDB and Redis, or fill Redis up: run them one
+//! at a time.
 
 use e2e::*;
 use service_manifest::wiring::outbox_topic;

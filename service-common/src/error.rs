@@ -71,9 +71,11 @@ pub fn code_table(rows: &[CodeDoc]) -> String {
 }
 
 /// Checks (or with `UPDATE_READMES=1`, rewrites) the table between
-/// `<!-- codes -->` and `<!-- /codes -->` in the README at `path`.
-/// For each crate's unit test; returns the mismatch, if any.
-pub fn check_readme_table(path: &std::path::Path, rows: &[CodeDoc]) -> Result<(), String> {
+/// `<!-- codes -->` and `<!-- /codes -->` in the README.md of the crate in
+/// `crate_dir` (its `CARGO_MANIFEST_DIR`). For each crate's unit test;
+/// returns the mismatch, if any.
+pub fn check_readme_table(crate_dir: &str, rows: &[CodeDoc]) -> Result<(), String> {
+    let path = &std::path::Path::new(crate_dir).join("README.md");
     const OPEN: &str = "<!-- codes -->\n";
     const CLOSE: &str = "<!-- /codes -->";
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -1,5 +1,5 @@
-//! What `bench-run` reads from the tools it runs and from Prometheus
-//! metrics, and how it prints ratios: pure, so it is tested here.
+//! What `bench-run` reads from the tools it runs, and how it prints ratios:
+//! pure, so it is tested here.
 
 /// The number after `key=` in a line of `key=value` fields (`load`,
 /// `trace-steps`, `classify-prep`, ... print them).
@@ -19,19 +19,6 @@ fn text<'a>(out: &'a str, key: &str) -> Option<&'a str> {
 /// missing.
 pub fn cell(out: Option<&str>, key: &str) -> String {
     out.and_then(|o| text(o, key)).unwrap_or("-").to_string()
-}
-
-/// The sum of Prometheus metric `name` over its series (the lines that
-/// start with `name{` or `name `) whose line `keep` accepts.
-pub fn metric_sum(text: &str, name: &str, keep: impl Fn(&str) -> bool) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|l| keep(l))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// `a / b` to two decimals, 0 when `b` is not positive.
@@ -80,18 +67,6 @@ mod tests {
         assert_eq!(cell(Some(out), "errors"), "0");
         assert_eq!(cell(Some("rps=480.0"), "rps"), "480.0");
         assert_eq!(cell(None, "errors"), "-");
-    }
-
-    #[test]
-    fn metrics_sum_over_the_kept_series_of_one_name() {
-        let text = "# HELP x_total\n\
-                    x_total{a=\"1\"} 2\n\
-                    x_total{a=\"healthz\"} 5\n\
-                    x_total_other{a=\"1\"} 7\n\
-                    x_total 1\n";
-        assert_eq!(metric_sum(text, "x_total", |_| true), 8.0);
-        assert_eq!(metric_sum(text, "x_total", |l| !l.contains("healthz")), 3.0);
-        assert_eq!(metric_sum(text, "y", |_| true), 0.0);
     }
 
     #[test]

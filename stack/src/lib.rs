@@ -15,7 +15,7 @@ pub mod dev;
 pub mod metrics;
 
 pub use control_plane::{placement_args, placement_ports, sentry_args, sentry_ports};
-pub use metrics::summarize_metrics;
+pub use metrics::{metric_sum, summarize_metrics};
 
 /// `path` without `.` and with each `dir/..` folded, lexically (the folder
 /// need not exist): `./classify/../.cache/m` is `.cache/m`.

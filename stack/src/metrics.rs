@@ -1,9 +1,23 @@
-//! What `stack status` reads from each wasm-host's metrics endpoint.
+//! What `stack status` reads from each wasm-host's metrics endpoint, and
+//! the sum over a Prometheus metric's series that the tests and the bench
+//! read daprd's and wasm-host's metrics with.
+
+/// The sum of Prometheus metric `name` over its series (the lines that
+/// start with `name{` or `name `) whose line `keep` accepts.
+pub fn metric_sum(text: &str, name: &str, keep: impl Fn(&str) -> bool) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| keep(l))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
 
 /// One line from wasm-host's metrics (`stack status`): requests, errors,
 /// instances, peak guest memory, dropped spans.
 pub fn summarize_metrics(text: &str) -> String {
-    let (mut requests, mut errors) = (0u64, 0u64);
     let value = |name: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -12,20 +26,10 @@ pub fn summarize_metrics(text: &str) -> String {
     let live = value("wasm_host_instances_live");
     let memory = value("wasm_host_guest_memory_high_water_bytes") >> 20;
     let dropped = value("wasm_host_spans_dropped_total");
-    for l in text
-        .lines()
-        .filter(|l| l.starts_with("wasm_host_requests_total{"))
-    {
-        let n: u64 = l
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        requests += n;
-        if l.contains("status=\"5") {
-            errors += n;
-        }
-    }
+    let requests = metric_sum(text, "wasm_host_requests_total", |_| true) as u64;
+    let errors = metric_sum(text, "wasm_host_requests_total", |l| {
+        l.contains("status=\"5")
+    }) as u64;
     format!(
         "{requests} requests ({errors} 5xx), {live} instances, {memory} MiB peak guest memory, {dropped} spans dropped"
     )
@@ -34,6 +38,18 @@ pub fn summarize_metrics(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_sum_over_the_kept_series_of_one_name() {
+        let text = "# HELP x_total\n\
+                    x_total{a=\"1\"} 2\n\
+                    x_total{a=\"healthz\"} 5\n\
+                    x_total_other{a=\"1\"} 7\n\
+                    x_total 1\n";
+        assert_eq!(metric_sum(text, "x_total", |_| true), 8.0);
+        assert_eq!(metric_sum(text, "x_total", |l| !l.contains("healthz")), 3.0);
+        assert_eq!(metric_sum(text, "y", |_| true), 0.0);
+    }
 
     #[test]
     fn metrics_become_one_line() {

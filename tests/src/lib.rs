@@ -552,8 +552,5 @@ pub fn try_broker_cli(args: &[&str]) -> Result<String, String> {
 pub fn sidecar_metric(app: &str, name: &str, labels: &[&str]) -> u64 {
     let port = run_file().app(app).expect("app in dapr.yaml").metrics_port;
     let text = get(&format!("http://127.0.0.1:{port}/metrics")).body_text();
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && labels.iter().all(|x| l.contains(x)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    stack::metric_sum(&text, name, |l| labels.iter().all(|x| l.contains(x))) as u64
 }

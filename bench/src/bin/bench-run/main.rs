@@ -15,8 +15,9 @@
 //! BENCH_DATA, BENCH_LOGS, BENCH_CACHE and ZIPKIN_PORT set (scripts/lib.sh).
 
 use bench::http_get_within;
-use bench::report::{cell, field, metric_sum, ratio, rescoped};
+use bench::report::{cell, field, ratio, rescoped};
 use stack::RunFile;
+use stack::metric_sum;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
